@@ -1,0 +1,55 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_STAMP := $(VENV)/.apt-installed
+# Debian packages the tests use: a real Redis and a real Prometheus (with promtool).
+APT_PACKAGES := redis-server prometheus
+
+.PHONY: install system-deps run test test-fast lint bench bench-quick soak clean
+
+install: $(STAMP) system-deps
+
+# Reinstall only when the project or its pins change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+# apt-get only when something is missing and we are root; otherwise say what is missing.
+system-deps: $(APT_STAMP)
+$(APT_STAMP):
+	@missing=""; for b in redis-server prometheus promtool; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	    systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	  else echo "missing:$$missing (install Debian packages: $(APT_PACKAGES))"; fi; \
+	fi
+	@touch $@
+
+run: install
+	$(VENV)/bin/rcr dev
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check stream tests bench
+	$(VENV)/bin/ruff format --check stream tests bench
+	$(VENV)/bin/mypy stream
+
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: install
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
