@@ -1,0 +1,163 @@
+"""``rcr compute``: the engine offline over JSON Lines files, one figure set per period."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+from rich.table import Table
+
+from stream.durations import parse_duration_ms
+from stream.engine import (
+    Calendar,
+    ContactEvent,
+    PeriodFigures,
+    PeriodKind,
+    Rejection,
+    collect_timelines,
+    decode_contact,
+    figures_per_period,
+)
+from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
+
+# Past this many, invalid lines are only counted: a broken export must not flood a terminal.
+MAX_REPORTED_LINES = 1000
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--period",
+    type=click.Choice([kind.value for kind in PeriodKind]),
+    default="month",
+    show_default=True,
+    help="calendar period to group by",
+)
+@click.option("--tz", "zone", default="UTC", show_default=True, help="IANA time zone")
+@click.option(
+    "--customer-base",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="active customers: the denominator of the contact rate",
+)
+@click.option(
+    "--repeat-interval",
+    default="7d",
+    show_default=True,
+    help="max gap between a contact and its repeat",
+)
+@click.option(
+    "--format", "output", type=click.Choice(["json", "table"]), default="json", show_default=True
+)
+def compute(
+    files: tuple[str, ...],
+    period: str,
+    zone: str,
+    customer_base: float | None,
+    repeat_interval: str,
+    output: str,
+) -> None:
+    """Repeat Contact Rate and Contact Rate per period from JSON Lines FILES."""
+    try:
+        interval_ms = parse_duration_ms(repeat_interval)
+        calendar = Calendar(zone)
+    except Exception as exc:
+        raise click.BadParameter(str(exc)) from None
+    invalid: Counter[str] = Counter()
+    events = _read_events([Path(f) for f in files], invalid)
+    timelines, _ = collect_timelines(events)
+    results = figures_per_period(timelines.values(), calendar, PeriodKind(period), interval_ms)
+    rows = [_as_json(result, calendar, customer_base) for result in results]
+    if output == "json":
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        Console().print(_as_table(rows))
+    if invalid:
+        summary = ", ".join(f"{count} {reason}" for reason, count in invalid.most_common())
+        click.echo(f"rcr compute: {sum(invalid.values())} invalid lines ({summary})", err=True)
+
+
+def _read_events(paths: list[Path], invalid: Counter[str]) -> Iterator[ContactEvent]:
+    total = sum(path.stat().st_size for path in paths)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task("reading", total=total)
+        for path in paths:
+            with path.open("rb") as handle:
+                yield from _events_in(path, handle, invalid, progress, task)
+
+
+def _events_in(
+    path: Path, handle: IO[bytes], invalid: Counter[str], progress: Progress, task: Any
+) -> Iterator[ContactEvent]:
+    for number, line in enumerate(handle, start=1):
+        progress.advance(task, len(line))
+        if not line.strip():
+            continue
+        decoded = decode_contact(line, DEFAULT_MAX_RECORD_BYTES)
+        if isinstance(decoded, Rejection):
+            invalid[decoded.reason.value] += 1
+            if sum(invalid.values()) <= MAX_REPORTED_LINES:
+                progress.console.print(
+                    f"{path}:{number}: {decoded.reason.value}: {decoded.detail}",
+                    markup=False,
+                    highlight=False,
+                )
+            continue
+        yield decoded
+
+
+def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> dict[str, Any]:
+    figures = result.figures
+    contact_rate = figures.contact_rate(base)
+    return {
+        "period": result.period.label,
+        "start": calendar.to_rfc3339(result.period.start_ms),
+        "end": calendar.to_rfc3339(result.period.end_ms),
+        "contacts": figures.contacts,
+        "customers": figures.customers,
+        "repeat_customers": figures.repeat_customers,
+        "repeat_contacts": figures.repeat_contacts,
+        "repeat_contact_rate": figures.repeat_contact_rate,
+        "contact_rate": None if math.isnan(contact_rate) else contact_rate,
+    }
+
+
+def _as_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "period",
+        "contacts",
+        "customers",
+        "repeat customers",
+        "repeat contacts",
+        "repeat contact rate",
+        "contact rate",
+        title="Repeat Contact Rate",
+    )
+    for row in rows:
+        rate = row["contact_rate"]
+        table.add_row(
+            row["period"],
+            str(row["contacts"]),
+            str(row["customers"]),
+            str(row["repeat_customers"]),
+            str(row["repeat_contacts"]),
+            f"{row['repeat_contact_rate']:.2%}",
+            "-" if rate is None else f"{rate:.4f}",
+        )
+    return table

@@ -1,0 +1,19 @@
+"""Durations as people write them in settings and flags: ``90s``, ``5m``, ``24h``, ``7d``."""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
+
+
+def parse_duration_ms(text: str) -> int:
+    """``"7d"`` -> 604800000. Raises ``ValueError`` naming the accepted forms."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"invalid duration {text!r}: expected a positive whole number and a unit "
+            "(ms, s, m, h, d, w), e.g. 90s, 5m, 24h, 7d"
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]

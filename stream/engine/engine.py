@@ -1,0 +1,268 @@
+"""The incremental engine: contact events in, exact figures per window out. No I/O.
+
+Per-customer state is a ``CustomerTimeline`` in ``customers`` (a dict here, the Faust
+table in the worker). Window figures are running sums of what each customer contributes
+(its *tally*). Whenever a customer or a window boundary moves, the engine subtracts the
+customer's old tally and adds the new one, so every figure stays exact at O(contacts of
+that customer in the window) per change, and the figures can always be rebuilt from the
+timelines alone (``rebuild``), which is what a worker does after taking over partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+
+from stream.durations import parse_duration_ms
+from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
+from stream.engine.expiry import ExpiryIndex
+from stream.engine.figures import Figures, WindowFigures
+from stream.engine.labels import LabelFolder
+from stream.engine.periods import Calendar, Period, PeriodKind
+from stream.engine.timeline import CustomerTimeline, Label
+
+DEFAULT_WINDOWS = "1h,24h,7d,30d"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    windows: Mapping[str, int] = field(
+        default_factory=lambda: {
+            name: parse_duration_ms(name) for name in DEFAULT_WINDOWS.split(",")
+        }
+    )
+    repeat_interval_ms: int = parse_duration_ms("7d")
+    max_clock_skew_ms: int = parse_duration_ms("5m")
+    timezone: str = "UTC"
+    max_label_values: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: object) -> EngineConfig:
+        from stream.settings import Settings
+
+        assert isinstance(settings, Settings)
+        return cls(
+            windows=dict(settings.window_ms),
+            repeat_interval_ms=settings.repeat_interval_ms,
+            max_clock_skew_ms=settings.max_clock_skew_ms,
+            timezone=settings.timezone,
+            max_label_values=settings.max_label_values,
+        )
+
+
+class Window:
+    """A named range ``[start_ms, end_ms)`` of event time (``end_ms=None``: open) and its figures."""
+
+    __slots__ = ("end_ms", "figures", "name", "start_ms")
+
+    def __init__(self, name: str, start_ms: int, end_ms: int | None) -> None:
+        self.name = name
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.figures = WindowFigures()
+
+    def contains(self, timestamp_ms: int) -> bool:
+        return self.start_ms <= timestamp_ms and (self.end_ms is None or timestamp_ms < self.end_ms)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        now_ms: int,
+        customers: MutableMapping[str, CustomerTimeline] | None = None,
+    ) -> None:
+        self.config = config
+        self.customers: MutableMapping[str, CustomerTimeline] = (
+            {} if customers is None else customers
+        )
+        self.calendar = Calendar(config.timezone)
+        self.channels = LabelFolder(config.max_label_values)
+        self.reasons = LabelFolder(config.max_label_values)
+        self.expiry = ExpiryIndex()
+        # Customers whose state (and so lookup) changed since the last ``take_changed``.
+        self.changed: set[str] = set()
+        self.newest_event_ms: int | None = None
+        self._wall_ms = now_ms
+        self._now_ms = now_ms
+        self.rolling = {
+            name: Window(name, now_ms - length + 1, None) for name, length in config.windows.items()
+        }
+        self.current: dict[PeriodKind, Window] = {}
+        self.previous: dict[PeriodKind, Window] = {}
+        for kind in PeriodKind:
+            period = self.calendar.period_of(kind, now_ms)
+            self.current[kind] = _period_window(kind.value, period)
+            self.previous[kind] = _period_window(
+                f"previous_{kind.value}", self.calendar.previous(period)
+            )
+
+    # -- time -------------------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        """max(wall clock, newest event time): the end of every rolling window."""
+        return self._now_ms
+
+    @property
+    def retention_start_ms(self) -> int:
+        """Oldest event time still counted: longest rolling window or previous month."""
+        longest = max(self.config.windows.values())
+        return min(self._now_ms - longest + 1, self.previous[PeriodKind.MONTH].start_ms)
+
+    def advance(self, wall_ms: int) -> None:
+        """Move the wall clock; windows expire even when no event arrives."""
+        self._wall_ms = max(self._wall_ms, wall_ms)
+        self._move_now(wall_ms)
+
+    def _move_now(self, target_ms: int) -> None:
+        if target_ms <= self._now_ms:
+            return
+        before = self._now_ms
+        self._now_ms = target_ms
+        for name, window in self.rolling.items():
+            length = self.config.windows[name]
+            self._slide(window, before - length, target_ms - length)
+        for kind in PeriodKind:
+            self._roll_period(kind)
+        self._forget_old_contacts()
+
+    def _slide(self, window: Window, after_ms: int, until_ms: int) -> None:
+        """Contacts in ``(after, until]`` leave the rolling window."""
+        leaving = set(self.expiry.customers_between(after_ms, until_ms))
+        old_start, window.start_ms = window.start_ms, until_ms + 1
+        interval = self.config.repeat_interval_ms
+        for customer_id in leaving:
+            timeline = self.customers[customer_id]
+            window.figures.apply(timeline.tally(old_start, None, interval), -1)
+            window.figures.apply(timeline.tally(window.start_ms, None, interval), +1)
+        self.changed |= leaving
+
+    def _roll_period(self, kind: PeriodKind) -> None:
+        current = self.current[kind]
+        if current.end_ms is None or self._now_ms < current.end_ms:
+            return
+        period = self.calendar.period_of(kind, self._now_ms)
+        previous = self.calendar.previous(period)
+        if previous.start_ms == current.start_ms:
+            current.name = f"previous_{kind.value}"
+            self.previous[kind] = current  # its figures are final: no event is newer than now
+        else:
+            self.previous[kind] = _period_window(f"previous_{kind.value}", previous)
+        # No contact is newer than the old now, so the new period starts empty.
+        self.current[kind] = _period_window(kind.value, period)
+
+    def _forget_old_contacts(self) -> None:
+        # Contacts older than retention minus the repeat interval can no longer be a counted
+        # contact or the predecessor of one: dropping them changes no figure.
+        horizon = self.retention_start_ms - self.config.repeat_interval_ms
+        for customer_id in self.expiry.drop_before(horizon):
+            timeline = self.customers.get(customer_id)
+            if timeline is None:
+                continue
+            timeline.prune(horizon)
+            if not timeline:
+                del self.customers[customer_id]
+            self.changed.add(customer_id)
+
+    # -- events -----------------------------------------------------------------------
+
+    def ingest(self, event: ContactEvent) -> Outcome | Rejection:
+        if not event.inbound:
+            return Outcome.IGNORED
+        timestamp = event.timestamp_ms
+        if timestamp > self._wall_ms + self.config.max_clock_skew_ms:
+            return Rejection(RejectReason.TOO_FAR_IN_FUTURE, "beyond the clock skew limit")
+        self._move_now(timestamp)
+        if timestamp < self.retention_start_ms:
+            return Rejection(RejectReason.TOO_LATE, "older than the state retention")
+        customer_id = event.customer_id
+        timeline = self.customers.get(customer_id)
+        if timeline is None:
+            timeline = self.customers[customer_id] = CustomerTimeline()
+        elif timeline.has(event.contact_id):
+            return Outcome.DUPLICATE
+        self._insert(customer_id, timeline, event)
+        return Outcome.ACCEPTED
+
+    def _insert(self, customer_id: str, timeline: CustomerTimeline, event: ContactEvent) -> None:
+        contact = (
+            event.timestamp_ms,
+            event.contact_id,
+            self.channels.fold(event.channel),
+            self.reasons.fold(event.reason),
+        )
+        interval = self.config.repeat_interval_ms
+        successor = timeline.successor_timestamp(contact)
+        if successor is not None and successor - event.timestamp_ms > interval:
+            successor = None  # too far to become a repeat of this contact
+        affected = [
+            window
+            for window in self.windows()
+            if window.contains(event.timestamp_ms)
+            or (successor is not None and window.contains(successor))
+        ]
+        before = [timeline.tally(w.start_ms, w.end_ms, interval) for w in affected]
+        timeline.insert(contact)
+        for window, old in zip(affected, before, strict=True):
+            window.figures.apply(old, -1)
+            window.figures.apply(timeline.tally(window.start_ms, window.end_ms, interval), +1)
+        self.expiry.add(event.timestamp_ms, customer_id)
+        self.changed.add(customer_id)
+        if self.newest_event_ms is None or event.timestamp_ms > self.newest_event_ms:
+            self.newest_event_ms = event.timestamp_ms
+
+    # -- state ------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Recompute every figure and index from the timelines alone (after recovery)."""
+        for window in self.windows():
+            window.figures.clear()
+        self.expiry.clear()
+        newest = max((t.contacts[-1][0] for t in self.customers.values() if t), default=None)
+        if newest is not None:
+            self.newest_event_ms = newest
+            self._move_now(newest)
+        horizon = self.retention_start_ms - self.config.repeat_interval_ms
+        interval = self.config.repeat_interval_ms
+        emptied = []
+        for customer_id, timeline in self.customers.items():
+            timeline.prune(horizon)
+            if not timeline:
+                emptied.append(customer_id)
+                continue
+            for timestamp, _, channel, reason in timeline.contacts:
+                self.expiry.add(timestamp, customer_id)
+                self.channels.remember(channel)
+                self.reasons.remember(reason)
+            for window in self.windows():
+                tally = timeline.tally(window.start_ms, window.end_ms, interval)
+                if tally:
+                    window.figures.apply(tally, +1)
+        for customer_id in emptied:
+            del self.customers[customer_id]
+            self.changed.add(customer_id)
+
+    def take_changed(self) -> set[str]:
+        """Customers changed since the last call: what the table and Redis must write."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    # -- figures ----------------------------------------------------------------------
+
+    def windows(self) -> Iterator[Window]:
+        """Every window, in the contract's order: rolling, to date, previous."""
+        yield from self.rolling.values()
+        yield from self.current.values()
+        yield from self.previous.values()
+
+    def figures(self) -> dict[str, dict[Label, Figures]]:
+        return {window.name: window.figures.snapshot() for window in self.windows()}
+
+    def current_period(self, kind: PeriodKind) -> Period:
+        window = self.current[kind]
+        return Period(kind, "", window.start_ms, window.end_ms or window.start_ms)
+
+
+def _period_window(name: str, period: Period) -> Window:
+    return Window(name, period.start_ms, period.end_ms)

@@ -1,0 +1,90 @@
+"""Calendar periods (day, ISO week, month) in an IANA time zone, as millisecond ranges."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+
+class PeriodKind(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Period(NamedTuple):
+    """A calendar period ``[start_ms, end_ms)`` labelled as ``rcr compute`` prints it."""
+
+    kind: PeriodKind
+    label: str
+    start_ms: int
+    end_ms: int
+
+    def contains(self, timestamp_ms: int) -> bool:
+        return self.start_ms <= timestamp_ms < self.end_ms
+
+
+class Calendar:
+    """Maps instants to the periods that contain them, in one time zone."""
+
+    def __init__(self, zone: str = "UTC") -> None:
+        self.zone = ZoneInfo(zone)
+
+    def period_of(self, kind: PeriodKind, timestamp_ms: int) -> Period:
+        local = _utc(timestamp_ms).astimezone(self.zone)
+        return self._period_starting(kind, _first_day(kind, local.date()))
+
+    def previous(self, period: Period) -> Period:
+        return self.period_of(period.kind, period.start_ms - 1)
+
+    def next(self, period: Period) -> Period:
+        return self.period_of(period.kind, period.end_ms)
+
+    def _period_starting(self, kind: PeriodKind, first: date) -> Period:
+        after = _first_day(kind, first + _LONGEST[kind])
+        return Period(kind, _label(kind, first), self._midnight_ms(first), self._midnight_ms(after))
+
+    def _midnight_ms(self, day: date) -> int:
+        # Local midnight; zoneinfo resolves a midnight skipped or repeated by DST to one instant.
+        local = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        return int(local.timestamp() * 1000)
+
+    def to_rfc3339(self, timestamp_ms: int) -> str:
+        moment = _utc(timestamp_ms).astimezone(self.zone)
+        text = moment.isoformat(timespec="seconds")
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(timestamp_ms: int) -> datetime:
+    # Integer arithmetic: fromtimestamp(ms / 1000) can round across a period boundary.
+    return _EPOCH + timedelta(milliseconds=timestamp_ms)
+
+
+# A step that always lands inside the next period, from that period's first day.
+_LONGEST = {
+    PeriodKind.DAY: timedelta(days=1),
+    PeriodKind.WEEK: timedelta(days=7),
+    PeriodKind.MONTH: timedelta(days=31),
+}
+
+
+def _first_day(kind: PeriodKind, day: date) -> date:
+    if kind is PeriodKind.DAY:
+        return day
+    if kind is PeriodKind.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _label(kind: PeriodKind, first: date) -> str:
+    if kind is PeriodKind.DAY:
+        return first.isoformat()
+    if kind is PeriodKind.WEEK:
+        year, week, _ = first.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{first.year}-{first.month:02d}"

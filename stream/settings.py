@@ -1,0 +1,156 @@
+"""One typed settings object: environment variables ``RCR_*``, each also a CLI flag.
+
+A bad value stops start-up with a message naming the variable (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.durations import parse_duration_ms
+
+ENV_PREFIX = "RCR_"
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # Where things are.
+    broker: str = Field("kafka://localhost:9092", description="Kafka bootstrap URL(s)")
+    redis_url: str = Field("redis://localhost:6379/0", description="Redis for customer lookups")
+    web_host: str = Field("0.0.0.0", description="address the HTTP server binds")
+    web_port: int = Field(6066, ge=1, le=65535, description="HTTP port: /metrics, /rates, ...")
+    app_id: str = Field("rcr-stream", min_length=1, description="consumer group and table prefix")
+    state_dir: str = Field(".rcr-data", description="worker data directory")
+
+    # Topics.
+    topic: str = Field("contacts", min_length=1, description="contact events")
+    dlq_topic: str = Field("contacts-dlq", min_length=1, description="rejected records")
+    customer_base_topic: str = Field("customer-base", min_length=1, description="active base")
+    topic_partitions: int = Field(4, ge=1, le=10_000, description="partitions of created topics")
+
+    # Semantics (contract section 2).
+    windows: str = Field("1h,24h,7d,30d", description="rolling windows, comma separated")
+    timezone: str = Field("UTC", description="IANA zone of calendar day / week / month")
+    repeat_interval: str = Field("7d", description="max gap between a contact and its repeat")
+    max_clock_skew: str = Field("5m", description="how far ahead of the wall clock is accepted")
+    max_label_values: int = Field(20, ge=1, le=1000, description="values per dimension")
+    customer_base: float | None = Field(
+        None, gt=0, description="active customers until the customer-base topic says otherwise"
+    )
+    max_record_bytes: int = Field(65_536, ge=256, description="larger records are rejected")
+
+    # Redis projection.
+    redis_prefix: str = Field("rcr:", description="key prefix of the lookups")
+
+    # Security.
+    api_token: SecretStr | None = Field(None, description="bearer token for /customers/{id}")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_parse(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        if not names:
+            raise ValueError("at least one rolling window is needed, e.g. 1h,24h,7d,30d")
+        for name in names:
+            parse_duration_ms(name)
+        if len(set(names)) != len(names):
+            raise ValueError(f"windows repeat: {value!r}")
+        return ",".join(names)
+
+    @field_validator("repeat_interval", "max_clock_skew")
+    @classmethod
+    def _duration_parses(cls, value: str) -> str:
+        parse_duration_ms(value)
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}, e.g. UTC, Europe/Paris") from None
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        for url in value.split(";"):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in {"kafka", "aiokafka"} or not parts.hostname:
+                raise ValueError(f"expected kafka://host:port, got {url!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _topics_distinct(self) -> Settings:
+        if len({self.topic, self.dlq_topic, self.customer_base_topic}) != 3:
+            raise ValueError("topic, dlq_topic and customer_base_topic must differ")
+        return self
+
+    # Parsed views, for code that wants numbers rather than strings.
+    @cached_property
+    def window_names(self) -> tuple[str, ...]:
+        return tuple(self.windows.split(","))
+
+    @cached_property
+    def window_ms(self) -> dict[str, int]:
+        return {name: parse_duration_ms(name) for name in self.window_names}
+
+    @property
+    def repeat_interval_ms(self) -> int:
+        return parse_duration_ms(self.repeat_interval)
+
+    @property
+    def max_clock_skew_ms(self) -> int:
+        return parse_duration_ms(self.max_clock_skew)
+
+    @property
+    def broker_host_port(self) -> tuple[str, int]:
+        first = urlsplit(self.broker.split(";")[0].strip())
+        return first.hostname or "localhost", first.port or 9092
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker URL(s) as Kafka clients take them: ``host:port,host:port``."""
+        return ",".join(urlsplit(url.strip()).netloc for url in self.broker.split(";"))
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) on top.
+
+    Any bad value raises ``ConfigError`` naming every offending variable.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = env_name(field) if field else "configuration"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
