@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stream.durations import parse_duration_ms
 from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
@@ -20,6 +21,9 @@ from stream.engine.figures import Figures, WindowFigures
 from stream.engine.labels import LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
 from stream.engine.timeline import CustomerTimeline, Label
+
+if TYPE_CHECKING:
+    from stream.settings import Settings
 
 DEFAULT_WINDOWS = "1h,24h,7d,30d"
 
@@ -37,10 +41,7 @@ class EngineConfig:
     max_label_values: int = 20
 
     @classmethod
-    def from_settings(cls, settings: object) -> EngineConfig:
-        from stream.settings import Settings
-
-        assert isinstance(settings, Settings)
+    def from_settings(cls, settings: Settings) -> EngineConfig:
         return cls(
             windows=dict(settings.window_ms),
             repeat_interval_ms=settings.repeat_interval_ms,
@@ -51,7 +52,7 @@ class EngineConfig:
 
 
 class Window:
-    """A named range ``[start_ms, end_ms)`` of event time (``end_ms=None``: open) and its figures."""
+    """A named range ``[start_ms, end_ms)`` of event time (``end_ms=None``: open), with figures."""
 
     __slots__ = ("end_ms", "figures", "name", "start_ms")
 
