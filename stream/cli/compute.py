@@ -113,11 +113,8 @@ def _events_in(
         if isinstance(decoded, Rejection):
             invalid[decoded.reason.value] += 1
             if sum(invalid.values()) <= MAX_REPORTED_LINES:
-                progress.console.print(
-                    f"{path}:{number}: {decoded.reason.value}: {decoded.detail}",
-                    markup=False,
-                    highlight=False,
-                )
+                message = f"{path}:{number}: {decoded.reason.value}: {decoded.detail}"
+                progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
             continue
         yield decoded
 

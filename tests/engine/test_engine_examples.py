@@ -1,0 +1,150 @@
+"""Worked examples: the contract's seeds and every boundary, stated exactly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from stream.engine import (
+    TOTAL,
+    ContactEvent,
+    Engine,
+    EngineConfig,
+    Figures,
+    Outcome,
+    RejectReason,
+)
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+OCT_31_2017 = 1_509_408_000_000  # 2017-10-31T00:00Z, a Tuesday
+NOV_1_2017 = OCT_31_2017 + DAY
+
+
+def engine_at(now_ms: int, **config: object) -> Engine:
+    return Engine(EngineConfig(**config), now_ms=now_ms)  # type: ignore[arg-type]
+
+
+def total(engine: Engine, window: str) -> Figures:
+    return engine.figures()[window].get(TOTAL, Figures())
+
+
+def test_seed_example_repeat_contact_rate_is_a_share_of_customers():
+    # 100 customers in October, 20 of them more than once: 0.20.
+    engine = engine_at(NOV_1_2017 - 1)
+    for customer in range(100):
+        times = 3 if customer < 20 else 1
+        for n in range(times):
+            contact = ContactEvent(f"{customer}-{n}", f"c{customer}", OCT_31_2017 - n * DAY)
+            assert engine.ingest(contact) is Outcome.ACCEPTED
+    month = total(engine, "month")
+    assert (month.customers, month.repeat_customers) == (100, 20)
+    assert month.repeat_contact_rate == pytest.approx(0.20)
+
+
+def test_seed_example_contact_rate_is_contacts_over_the_customer_base():
+    # 200 contacts in October over a base of 950: 0.2105.
+    engine = engine_at(NOV_1_2017 - 1)
+    for n in range(200):
+        engine.ingest(ContactEvent(f"k{n}", f"c{n % 120}", OCT_31_2017 - (n % 30) * DAY))
+    month = total(engine, "month")
+    assert month.contacts == 200
+    assert month.contact_rate(950) == pytest.approx(0.2105, abs=5e-5)
+    assert math.isnan(month.contact_rate(None))
+
+
+def test_a_contact_exactly_one_repeat_interval_after_its_predecessor_is_a_repeat():
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=HOUR)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - HOUR))
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017))
+    engine.ingest(ContactEvent("c", "v", OCT_31_2017 - HOUR - 1))
+    engine.ingest(ContactEvent("d", "v", OCT_31_2017))
+    assert total(engine, "24h").repeat_contacts == 1
+
+
+def test_ties_in_time_are_ordered_by_contact_id():
+    # Same instant: "a" comes first, so "b" (chat) is the repeat, not "a" (phone).
+    engine = engine_at(OCT_31_2017)
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017, channel="chat"))
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017, channel="phone"))
+    figures = engine.figures()["1h"]
+    assert figures[("chat", "all")].repeat_contacts == 1
+    assert figures[("phone", "all")].repeat_contacts == 0
+
+
+def test_rolling_windows_are_open_at_the_start_and_closed_at_now():
+    engine = engine_at(OCT_31_2017)
+    engine.ingest(ContactEvent("old", "u", OCT_31_2017 - HOUR))
+    engine.ingest(ContactEvent("new", "v", OCT_31_2017 - HOUR + 1))
+    assert total(engine, "1h").contacts == 1
+
+
+def test_advancing_the_clock_alone_expires_contacts():
+    engine = engine_at(OCT_31_2017)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - 10 * 60_000))
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017))
+    assert total(engine, "1h") == Figures(2, 1, 1, 1)
+    engine.advance(OCT_31_2017 + 50 * 60_000)
+    assert total(engine, "1h") == Figures(1, 1, 0, 1)  # "b" still a repeat of "a"
+    engine.advance(OCT_31_2017 + HOUR)
+    assert total(engine, "1h") == Figures()
+
+
+def test_a_late_contact_makes_its_successor_a_repeat_in_every_window():
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=DAY)
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017))
+    engine.ingest(ContactEvent("z", "u", OCT_31_2017 - 3 * DAY))
+    assert total(engine, "1h").repeat_contacts == 0
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - 2 * HOUR))  # arrives late
+    assert total(engine, "1h") == Figures(1, 1, 0, 1)
+    assert total(engine, "7d") == Figures(3, 1, 1, 1)
+
+
+def test_calendar_periods_roll_into_previous_ones():
+    engine = engine_at(NOV_1_2017 - HOUR)
+    engine.ingest(ContactEvent("a", "u", NOV_1_2017 - 2 * HOUR))
+    assert total(engine, "month").contacts == 1
+    engine.advance(NOV_1_2017)
+    assert total(engine, "month") == Figures()
+    assert total(engine, "previous_month").contacts == 1
+    assert total(engine, "previous_day").contacts == 1
+    assert total(engine, "week").contacts == 1  # the ISO week runs on
+    engine.advance(NOV_1_2017 + 40 * DAY)
+    assert total(engine, "previous_month") == Figures()
+
+
+def test_outbound_is_ignored_and_duplicates_count_once():
+    engine = engine_at(OCT_31_2017)
+    assert engine.ingest(ContactEvent("o", "u", OCT_31_2017, inbound=False)) is Outcome.IGNORED
+    assert engine.ingest(ContactEvent("a", "u", OCT_31_2017)) is Outcome.ACCEPTED
+    assert engine.ingest(ContactEvent("a", "u", OCT_31_2017)) is Outcome.DUPLICATE
+    assert total(engine, "1h").contacts == 1
+
+
+def test_lateness_and_clock_skew_limits():
+    engine = engine_at(OCT_31_2017)  # previous month starts 2017-09-01
+    sept_1 = 1_504_224_000_000  # 2017-09-01T00:00Z
+    assert engine.ingest(ContactEvent("a", "u", sept_1)) is Outcome.ACCEPTED
+    too_late = engine.ingest(ContactEvent("b", "u", sept_1 - 1))
+    assert too_late.reason is RejectReason.TOO_LATE  # type: ignore[union-attr]
+    assert engine.ingest(ContactEvent("c", "u", OCT_31_2017 + 5 * 60_000)) is Outcome.ACCEPTED
+    future = engine.ingest(ContactEvent("d", "u", OCT_31_2017 + 5 * 60_000 + 1))
+    assert future.reason is RejectReason.TOO_FAR_IN_FUTURE  # type: ignore[union-attr]
+
+
+def test_old_contacts_are_forgotten_once_they_cannot_matter():
+    engine = engine_at(OCT_31_2017)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017))
+    engine.advance(OCT_31_2017 + 100 * DAY)
+    assert "u" not in engine.customers
+    assert "u" in engine.take_changed()
+
+
+def test_label_values_beyond_the_limit_fold_into_other():
+    engine = engine_at(OCT_31_2017, max_label_values=2)
+    for n, channel in enumerate(["phone", "chat", "email", "social"]):
+        engine.ingest(ContactEvent(f"k{n}", f"c{n}", OCT_31_2017, channel=channel))
+    channels = {label[0] for label in engine.figures()["1h"] if label[1] == "all"}
+    assert channels == {"all", "phone", "chat", "other"}
+    assert engine.figures()["1h"][("other", "all")].contacts == 2

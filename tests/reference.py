@@ -1,0 +1,165 @@
+"""A deliberately naive reference for every figure, written from the contract's words.
+
+No incremental state, no indexes, no pruning: it keeps every accepted contact and answers
+each question by brute force. The engine must agree with it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Contact:
+    customer_id: str
+    contact_id: str
+    timestamp_ms: int
+    channel: str
+    reason: str
+
+
+def local(timestamp_ms: int, zone: str) -> datetime:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=timestamp_ms)).astimezone(
+        ZoneInfo(zone)
+    )
+
+
+def midnight_ms(day: datetime, zone: str) -> int:
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
+    return round(start.timestamp() * 1000)
+
+
+def period_range(kind: str, timestamp_ms: int, zone: str) -> tuple[int, int]:
+    """[start, end) of the day / ISO week / month containing the instant, in ``zone``."""
+    today = local(timestamp_ms, zone)
+    if kind == "day":
+        first, after = today, today + timedelta(days=1)
+    elif kind == "week":
+        first = today - timedelta(days=today.weekday())
+        after = first + timedelta(days=7)
+    else:
+        first = today.replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+    return midnight_ms(first, zone), midnight_ms(after, zone)
+
+
+def period_label(kind: str, timestamp_ms: int, zone: str) -> str:
+    moment = local(timestamp_ms, zone)
+    if kind == "day":
+        return moment.strftime("%Y-%m-%d")
+    if kind == "week":
+        year, week, _ = moment.isocalendar()
+        return f"{year}-W{week:02d}"
+    return moment.strftime("%Y-%m")
+
+
+def repeat_flags(contacts: list[Contact], interval_ms: int) -> dict[str, bool]:
+    """contact_id -> is a repeat: its predecessor in (timestamp, contact_id) order is close."""
+    ordered = sorted(contacts, key=lambda c: (c.timestamp_ms, c.contact_id))
+    flags = {}
+    for index, contact in enumerate(ordered):
+        previous = ordered[index - 1] if index else None
+        flags[contact.contact_id] = (
+            previous is not None and contact.timestamp_ms - previous.timestamp_ms <= interval_ms
+        )
+    return flags
+
+
+def figures_in(
+    contacts: list[Contact], start_ms: int, end_ms: int, interval_ms: int
+) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """(contacts, customers, repeat_customers, repeat_contacts) per label for [start, end)."""
+    by_customer: dict[str, list[Contact]] = {}
+    for contact in contacts:
+        by_customer.setdefault(contact.customer_id, []).append(contact)
+    result: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    labels = {("all", "all")}
+    labels |= {(c.channel, "all") for c in contacts} | {("all", c.reason) for c in contacts}
+    for label in labels:
+        n_contacts = n_customers = n_repeat_customers = n_repeats = 0
+        for own in by_customer.values():
+            flags = repeat_flags(own, interval_ms)
+            inside = [
+                c
+                for c in own
+                if start_ms <= c.timestamp_ms < end_ms
+                and label[0] in ("all", c.channel)
+                and label[1] in ("all", c.reason)
+            ]
+            n_contacts += len(inside)
+            n_customers += len(inside) >= 1
+            n_repeat_customers += len(inside) >= 2
+            n_repeats += sum(flags[c.contact_id] for c in inside)
+        if n_contacts:
+            result[label] = (n_contacts, n_customers, n_repeat_customers, n_repeats)
+    return result
+
+
+@dataclass
+class NaiveModel:
+    """The live semantics: acceptance rules, then figures by brute force."""
+
+    windows: dict[str, int]
+    interval_ms: int
+    skew_ms: int
+    zone: str
+    max_labels: int
+    wall_ms: int
+    newest_ms: int | None = None
+    accepted: list[Contact] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def now_ms(self) -> int:
+        return max(self.wall_ms, self.newest_ms or 0)
+
+    def advance(self, wall_ms: int) -> None:
+        self.wall_ms = max(self.wall_ms, wall_ms)
+
+    def ingest(
+        self, customer: str, contact_id: str, ts: int, channel: str, reason: str, inbound: bool
+    ) -> str:
+        if not inbound:
+            return "ignored"
+        if ts > self.wall_ms + self.skew_ms:
+            return "too_far_in_future"
+        self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
+        in_longest_window = ts > self.now_ms - max(self.windows.values())
+        previous_month_start = period_range(
+            "month", period_range("month", self.now_ms, self.zone)[0] - 1, self.zone
+        )[0]
+        if not in_longest_window and ts < previous_month_start:
+            return "too_late"
+        if any(c.customer_id == customer and c.contact_id == contact_id for c in self.accepted):
+            return "duplicate"
+        channel = self._fold(self.channels, channel)
+        reason = self._fold(self.reasons, reason)
+        self.accepted.append(Contact(customer, contact_id, ts, channel, reason))
+        return "accepted"
+
+    def _fold(self, admitted: list[str], value: str) -> str:
+        if value in admitted:
+            return value
+        if len(admitted) < self.max_labels:
+            admitted.append(value)
+            return value
+        return "other"
+
+    def figures(self) -> dict[str, dict[tuple[str, str], tuple[int, int, int, int]]]:
+        now = self.now_ms
+        ranges = {name: (now - length + 1, now + 1) for name, length in self.windows.items()}
+        for kind in ("day", "week", "month"):
+            start, end = period_range(kind, now, self.zone)
+            ranges[kind] = (start, end)
+        for kind in ("day", "week", "month"):
+            start, _ = ranges[kind]
+            ranges[f"previous_{kind}"] = period_range(kind, start - 1, self.zone)
+        return {
+            name: figures_in(self.accepted, start, end, self.interval_ms)
+            for name, (start, end) in ranges.items()
+        }
