@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     app_id: str = Field("rcr-stream", min_length=1, description="consumer group and table prefix")
     state_dir: str = Field(".rcr-data", description="worker data directory")
 
+    # Consumer group timing. Faust's defaults suit a real cluster; `rcr dev` and the tests
+    # shorten them for the embedded broker, whose group joins wait half a session timeout.
+    broker_session_timeout: float = Field(60.0, gt=0, description="consumer session (s)")
+    broker_heartbeat_interval: float = Field(3.0, gt=0, description="heartbeat interval (s)")
+    commit_interval: float = Field(2.8, gt=0, description="offset commit interval (s)")
+    log_level: str = Field(
+        "info",
+        pattern=r"^(?i:debug|info|warning|error)$",
+        description="debug, info, warning or error",
+    )
+
     # Topics.
     topic: str = Field("contacts", min_length=1, description="contact events")
     dlq_topic: str = Field("contacts-dlq", min_length=1, description="rejected records")
@@ -104,6 +115,8 @@ class Settings(BaseSettings):
     def _topics_distinct(self) -> Settings:
         if len({self.topic, self.dlq_topic, self.customer_base_topic}) != 3:
             raise ValueError("topic, dlq_topic and customer_base_topic must differ")
+        if self.broker_heartbeat_interval >= self.broker_session_timeout:
+            raise ValueError("broker_heartbeat_interval must be below broker_session_timeout")
         return self
 
     # Parsed views, for code that wants numbers rather than strings.

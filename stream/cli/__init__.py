@@ -16,8 +16,9 @@ def main() -> None:
 def _register() -> None:
     # Imported here so that `rcr --help` stays fast and each command owns its imports.
     from stream.cli.compute import compute
+    from stream.cli.worker import worker
 
-    for command in (compute,):
+    for command in (compute, worker):
         main.add_command(command)
 
 

@@ -52,8 +52,13 @@ class Calendar:
         return int(local.timestamp() * 1000)
 
     def to_rfc3339(self, timestamp_ms: int) -> str:
-        moment = _utc(timestamp_ms).astimezone(self.zone)
-        text = moment.isoformat(timespec="seconds")
+        return self._format(timestamp_ms, "seconds")
+
+    def to_rfc3339_ms(self, timestamp_ms: int) -> str:
+        return self._format(timestamp_ms, "milliseconds")
+
+    def _format(self, timestamp_ms: int, timespec: str) -> str:
+        text = _utc(timestamp_ms).astimezone(self.zone).isoformat(timespec=timespec)
         return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 

@@ -1,0 +1,1 @@
+"""The live worker: a Faust app around the engine (Kafka in; table, Redis, metrics out)."""

@@ -1,0 +1,75 @@
+"""One engine per assigned partition: what a worker knows, partition by partition.
+
+Customers are partitioned by key, so a partition's engine is self-contained: it can be
+dropped when the partition is revoked, rebuilt from the table when it is assigned, and
+its figures published for the cluster-wide rates without double counting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from stream.engine import CustomerTimeline, Engine, EngineConfig, Figures, Label
+from stream.engine.lookup import customer_lookup
+
+WindowFigures = dict[str, dict[Label, Figures]]
+
+
+class PartitionEngines:
+    def __init__(self, config: EngineConfig, clock_ms: int) -> None:
+        self.config = config
+        self.clock_ms = clock_ms
+        self.engines: dict[int, Engine] = {}
+
+    def __iter__(self) -> Iterator[tuple[int, Engine]]:
+        return iter(sorted(self.engines.items()))
+
+    def engine(self, partition: int) -> Engine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = self.engines[partition] = Engine(self.config, now_ms=self.clock_ms)
+        return engine
+
+    def restore(self, partition: int, timelines: Mapping[str, CustomerTimeline]) -> Engine:
+        """Replace a partition's engine by one rebuilt from its stored timelines."""
+        engine = Engine(self.config, now_ms=self.clock_ms, customers=dict(timelines))
+        engine.rebuild()
+        self.engines[partition] = engine
+        return engine
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.engines.pop(partition, None)
+
+    def advance(self, wall_ms: int) -> None:
+        self.clock_ms = max(self.clock_ms, wall_ms)
+        for engine in self.engines.values():
+            engine.advance(wall_ms)
+
+    def figures(self) -> WindowFigures:
+        """This worker's figures: the sum over its partitions."""
+        return sum_figures(engine.figures() for engine in self.engines.values())
+
+    def lookup(self, customer_id: str) -> dict[str, str] | None:
+        for engine in self.engines.values():
+            timeline = engine.customers.get(customer_id)
+            if timeline is not None:
+                return customer_lookup(
+                    timeline, engine.now_ms, self.config.windows, self.config.repeat_interval_ms
+                )
+        return None
+
+    @property
+    def newest_event_ms(self) -> int | None:
+        newest = [e.newest_event_ms for e in self.engines.values() if e.newest_event_ms]
+        return max(newest, default=None)
+
+
+def sum_figures(parts: Iterable[Mapping[str, Mapping[Label, Figures]]]) -> WindowFigures:
+    total: WindowFigures = {}
+    for part in parts:
+        for window, by_label in part.items():
+            into = total.setdefault(window, {})
+            for label, figures in by_label.items():
+                into[label] = into.get(label, Figures()) + figures
+    return total

@@ -1,0 +1,75 @@
+"""A batch of raw records through validation and the partition engines.
+
+No Faust and no I/O here: the agent hands records in and gets back what to dead-letter,
+what to repartition and what to count, so the whole per-record path is unit-testable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from stream.app.partitions import PartitionEngines
+from stream.engine import ContactEvent, Outcome, Rejection, decode_contact
+
+
+class Record(NamedTuple):
+    """A consumed Kafka record, as much of it as the engine needs."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class DeadLetter(NamedTuple):
+    record: Record
+    reason: str
+    detail: str
+
+
+@dataclass
+class BatchResult:
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Valid contacts whose record key is not their customer_id: they must be re-keyed first.
+    misrouted: list[tuple[str, Record]] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lags_s: list[float] = field(default_factory=list)
+
+
+class ContactProcessor:
+    def __init__(self, engines: PartitionEngines, max_record_bytes: int) -> None:
+        self.engines = engines
+        self.max_record_bytes = max_record_bytes
+
+    def process(self, records: Iterable[Record], wall_ms: int) -> BatchResult:
+        result = BatchResult()
+        self.engines.advance(wall_ms)
+        for record in records:
+            decoded = decode_contact(record.value, self.max_record_bytes)
+            if isinstance(decoded, Rejection):
+                self._reject(result, record, decoded)
+            elif record.key is None or record.key != decoded.customer_id.encode():
+                result.misrouted.append((decoded.customer_id, record))
+            else:
+                self._ingest(result, record, decoded, wall_ms)
+        return result
+
+    def _ingest(
+        self, result: BatchResult, record: Record, event: ContactEvent, wall_ms: int
+    ) -> None:
+        outcome = self.engines.engine(record.partition).ingest(event)
+        if isinstance(outcome, Rejection):
+            self._reject(result, record, outcome)
+            return
+        result.outcomes[(outcome.value, "")] += 1
+        if outcome is Outcome.ACCEPTED:
+            result.lags_s.append(max(0.0, (wall_ms - event.timestamp_ms) / 1000))
+
+    @staticmethod
+    def _reject(result: BatchResult, record: Record, rejection: Rejection) -> None:
+        reason = rejection.reason.value
+        result.outcomes[(Outcome.REJECTED.value, reason)] += 1
+        result.dead_letters.append(DeadLetter(record, reason, rejection.detail))

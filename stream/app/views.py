@@ -1,0 +1,110 @@
+"""HTTP on Faust's web server: /rates, /customers/{id}, /healthz, /readyz.
+
+(/metrics is Faust's Prometheus page, serving the worker's registry.)
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+from redis.exceptions import RedisError
+
+from stream.engine import TOTAL, Figures
+from stream.sinks.redis_projection import customer_key
+
+if TYPE_CHECKING:
+    from stream.app.worker import ContactsWorker
+
+
+def register_views(worker: ContactsWorker) -> None:
+    app = worker.app
+
+    @app.page("/healthz")
+    async def healthz(web: View, request: Request) -> Response:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: View, request: Request) -> Response:
+        health = worker.health
+        body = {
+            "ready": health.ready,
+            "reasons": health.reasons,
+            "redis": "up" if worker.redis.healthy else "down",
+        }
+        return web.json(body, status=200 if health.ready else 503)
+
+    @app.page("/rates")
+    async def rates(web: View, request: Request) -> Response:
+        snapshot = worker.snapshot()
+        base = snapshot.customer_base.get("all")
+        return web.json(
+            {
+                "customer_base": base,
+                "cluster": _windows_json(snapshot.cluster, base),
+                "worker": _windows_json(snapshot.local, None),
+            }
+        )
+
+    @app.page("/customers/{customer_id}")
+    async def customer(web: View, request: Request, customer_id: str) -> Response:
+        token = worker.settings.api_token
+        if token is not None and not _bearer_matches(request, token.get_secret_value()):
+            return web.json(
+                {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            fields = await worker.redis.client.hgetall(
+                customer_key(worker.settings.redis_prefix, customer_id)
+            )
+        except (RedisError, OSError):
+            local = worker.engines.lookup(customer_id)
+            if local is None:
+                return web.json({"error": "Redis unavailable"}, status=503)
+            return web.json({"customer_id": customer_id, **local, "source": "worker"})
+        if not fields:
+            return web.json({"error": "unknown customer"}, status=404)
+        decoded = {k.decode(): v.decode() for k, v in fields.items()}
+        return web.json({"customer_id": customer_id, **decoded})
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
+def _windows_json(figures: dict[str, dict[Any, Figures]], base: float | None) -> dict[str, Any]:
+    result = {}
+    for window, by_label in figures.items():
+        entry = _figures_json(by_label.get(TOTAL, Figures()))
+        entry["contact_rate"] = _number(entry["contacts"] / base) if base else None
+        entry["by_channel"] = {
+            channel: _figures_json(f)
+            for (channel, reason), f in sorted(by_label.items())
+            if reason == "all" and channel != "all"
+        }
+        entry["by_reason"] = {
+            reason: _figures_json(f)
+            for (channel, reason), f in sorted(by_label.items())
+            if channel == "all" and reason != "all"
+        }
+        result[window] = entry
+    return result
+
+
+def _figures_json(figures: Figures) -> dict[str, Any]:
+    return {
+        "contacts": figures.contacts,
+        "customers": figures.customers,
+        "repeat_customers": figures.repeat_customers,
+        "repeat_contacts": figures.repeat_contacts,
+        "repeat_contact_rate": _number(figures.repeat_contact_rate),
+    }
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN: 0/0 becomes null."""
+    return None if math.isnan(value) else value

@@ -1,0 +1,290 @@
+"""The live worker: Faust consumes contacts, the engine counts, the outputs follow.
+
+contacts ──► agent ──► ContactProcessor ──► PartitionEngines (one Engine per partition)
+               │ misrouted → <app>-contacts-by-customer ─┘        │
+               └ rejected  → contacts-dlq                        ├─► CustomerTable (changelog)
+                                                                 ├─► RedisProjection
+                                                                 ├─► /metrics, /rates
+                                                                 └─► <app>-partition-figures
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP, EventT
+from prometheus_client import CollectorRegistry
+
+from stream.app.cluster import (
+    cluster_figures,
+    decode_partition_figures,
+    encode_partition_figures,
+)
+from stream.app.customer_base import decode_customer_base
+from stream.app.follower import CompactedTopicView
+from stream.app.health import Health
+from stream.app.kafka_options import client_options
+from stream.app.partitions import PartitionEngines, WindowFigures
+from stream.app.processing import BatchResult, ContactProcessor, Record
+from stream.app.state import CustomerTable
+from stream.app.views import register_views
+from stream.engine import EngineConfig
+from stream.metrics.figures import FiguresCollector, FiguresSnapshot
+from stream.metrics.pipeline import PipelineMetrics
+from stream.settings import Settings
+from stream.sinks.redis_projection import RedisProjection
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 2_000
+BATCH_WITHIN_S = 0.05
+TICK_S = 1.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ContactsWorker:
+    """Everything one worker process runs, wired around one Faust app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = self._make_app(settings)
+        self.registry = CollectorRegistry()
+        self.metrics = PipelineMetrics(self.registry)
+        self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
+        self.processor = ContactProcessor(self.engines, settings.max_record_bytes)
+        self.health = Health(self.app, self.metrics, client_options(settings))
+        self._declare_topics()
+        self.table = self._make_table()
+        ttl_s = max(settings.window_ms.values()) // 1000
+        self.redis = RedisProjection(
+            settings.redis_url, settings.redis_prefix, ttl_s, self.engines.lookup, self.metrics
+        )
+        self.customer_base = CompactedTopicView(
+            settings.customer_base_topic, decode_customer_base, client_options(settings)
+        )
+        self.partition_figures = CompactedTopicView(
+            self.figures_topic.get_topic_name(),
+            decode_partition_figures,
+            client_options(settings),
+        )
+        self._published: dict[int, bytes] = {}
+        self._processed_offsets: dict[int, int] = {}
+        self.registry.register(FiguresCollector(self.snapshot))
+        setup_prometheus_sensors(
+            self.app, pattern="/metrics", registry=self.registry, name_prefix="faust"
+        )
+        self._register()
+
+    # -- construction -------------------------------------------------------------------
+
+    @staticmethod
+    def _make_app(settings: Settings) -> faust.App:
+        return faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            store="memory://",
+            datadir=settings.state_dir,
+            web_enabled=True,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            web_host=settings.web_host,
+            topic_partitions=settings.topic_partitions,
+            # At-least-once plus idempotent state (dedup by contact_id): exactly_once has
+            # open bugs in faust-streaming (#517, #323, #440).
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=settings.broker_session_timeout,
+            broker_heartbeat_interval=settings.broker_heartbeat_interval,
+            broker_request_timeout=max(30.0, settings.broker_session_timeout),
+            broker_commit_interval=settings.commit_interval,
+            table_standby_replicas=0,
+            web_access_log=None,
+        )
+
+    def _declare_topics(self) -> None:
+        raw = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+        }
+        partitions = self.settings.topic_partitions
+        app, settings = self.app, self.settings
+        self.contacts_topic = app.topic(settings.topic, partitions=partitions, **raw)
+        self.rekeyed_topic = app.topic(
+            f"{settings.app_id}-contacts-by-customer", partitions=partitions, internal=True, **raw
+        )
+        self.dlq_topic = app.topic(settings.dlq_topic, partitions=partitions, **raw)
+        self.figures_topic = app.topic(
+            f"{settings.app_id}-partition-figures",
+            partitions=1,
+            compacting=True,
+            internal=True,
+            **raw,
+        )
+        self.base_topic = app.topic(
+            settings.customer_base_topic, partitions=1, compacting=True, **raw
+        )
+
+    def _make_table(self) -> CustomerTable:
+        table = CustomerTable(
+            self.app,
+            name="customers",
+            default=None,
+            partitions=self.settings.topic_partitions,
+            beacon=self.app.tables.beacon,
+            help="per-customer contact timelines",
+        )
+        self.app.tables.add(table)
+        return table
+
+    def _register(self) -> None:
+        app = self.app
+        app.agent(self.contacts_topic, name="contacts")(self._consume)
+        app.agent(self.rekeyed_topic, name="contacts-by-customer")(self._consume)
+        app.timer(TICK_S)(self._tick)
+        app.task(self._start_background)
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        register_views(self)
+
+    # -- the hot path -------------------------------------------------------------------
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await self.handle(events)
+
+    async def handle(self, events: Sequence[EventT]) -> None:
+        records = [
+            Record(e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        result = self.processor.process(records, wall_ms())
+        await self._forward(result)
+        self._count(result, records)
+        self._persist_changes()
+
+    async def _forward(self, result: BatchResult) -> None:
+        for customer_id, record in result.misrouted:
+            await self.rekeyed_topic.send(key=customer_id.encode(), value=record.value)
+        for letter in result.dead_letters:
+            record = letter.record
+            await self.dlq_topic.send(
+                key=record.key,
+                value=record.value,
+                headers=[
+                    ("rcr-reject-reason", letter.reason.encode()),
+                    ("rcr-source-topic", self.settings.topic.encode()),
+                    ("rcr-source-partition", str(record.partition).encode()),
+                    ("rcr-source-offset", str(record.offset).encode()),
+                ],
+            )
+
+    def _count(self, result: BatchResult, records: list[Record]) -> None:
+        for (outcome, reason), count in result.outcomes.items():
+            self.metrics.events.labels(outcome, reason).inc(count)
+        for lag in result.lags_s:
+            self.metrics.event_lag.observe(lag)
+        newest = self.engines.newest_event_ms
+        if newest is not None:
+            self.metrics.last_event.set(newest / 1000)
+        for record in records:
+            if record.offset > self._processed_offsets.get(record.partition, -1):
+                self._processed_offsets[record.partition] = record.offset
+
+    def _persist_changes(self) -> None:
+        """Changed timelines to the table (one changelog record per customer per batch),
+        and their customers to the Redis projection."""
+        for partition, engine in self.engines:
+            changed = engine.take_changed()
+            for customer_id in changed:
+                self.table.put(partition, customer_id, engine.customers.get(customer_id))
+            self.redis.mark(changed)
+
+    # -- time ---------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        if not self.health.recovered:
+            return
+        self.engines.advance(wall_ms())
+        self._persist_changes()
+        await self._publish_partition_figures()
+        self._update_consumer_lag()
+
+    async def _publish_partition_figures(self) -> None:
+        for partition, engine in self.engines:
+            encoded = encode_partition_figures(engine.figures())
+            if self._published.get(partition) != encoded:
+                await self.figures_topic.send(key=str(partition).encode(), value=encoded)
+                self._published[partition] = encoded
+
+    def _update_consumer_lag(self) -> None:
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in (self.settings.topic, self.rekeyed_topic.get_topic_name()):
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self._processed_offsets.get(tp.partition, -1) + 1
+            if tp.topic == self.settings.topic:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, highwater - done)
+                )
+
+    # -- rebalancing --------------------------------------------------------------------
+
+    async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **_: Any) -> None:
+        self.health.recovered = False
+        self.engines.drop({tp.partition for tp in revoked if tp.topic == self.settings.topic})
+
+    async def _on_rebalance_complete(self, sender: Any, **_: Any) -> None:
+        """Recovery is over and streams are about to resume: rebuild the new partitions."""
+        assigned = {
+            tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic
+        }
+        self.engines.drop(set(self.engines.engines) - assigned)
+        for partition in sorted(assigned - set(self.engines.engines)):
+            engine = self.engines.restore(partition, self.table.timelines_of(partition))
+            self.redis.mark(engine.customers)
+            log.info("partition %d rebuilt: %d customers", partition, len(engine.customers))
+        self.health.recovered = True
+
+    # -- background ---------------------------------------------------------------------
+
+    async def _start_background(self) -> None:
+        for topic in (self.contacts_topic, self.dlq_topic, self.figures_topic, self.base_topic):
+            await topic.maybe_declare()
+        tasks = [
+            self.redis.run(),
+            self.customer_base.run(),
+            self.partition_figures.run(),
+            self.health.run(),
+        ]
+        await asyncio.gather(*tasks)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def snapshot(self) -> FiguresSnapshot:
+        base = dict(self.customer_base.latest)
+        if "all" not in base and self.settings.customer_base:
+            base["all"] = self.settings.customer_base
+        return FiguresSnapshot(
+            local=self.engines.figures(), cluster=self.cluster_figures(), customer_base=base
+        )
+
+    def cluster_figures(self) -> WindowFigures:
+        latest = dict(self.partition_figures.latest)
+        # Our own partitions are fresher in memory than on the topic.
+        for partition, engine in self.engines:
+            latest[str(partition)] = engine.figures()
+        return cluster_figures(latest)

@@ -1,0 +1,35 @@
+"""What a support desk or IVR asks about one customer (contract section 4), from its timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from stream.engine.periods import Calendar
+from stream.engine.timeline import CustomerTimeline
+
+_UTC = Calendar("UTC")
+
+
+def customer_lookup(
+    timeline: CustomerTimeline, now_ms: int, windows: Mapping[str, int], repeat_interval_ms: int
+) -> dict[str, str]:
+    """The Redis hash fields: counts per rolling window and the last contact.
+
+    Values are strings, as Redis stores them. ``updated_at`` is the writer's to add.
+    """
+    fields: dict[str, str] = {}
+    for name, length in windows.items():
+        contacts = repeats = 0
+        tally = timeline.tally(now_ms - length + 1, None, repeat_interval_ms).get(("all", "all"))
+        if tally:
+            contacts, repeats = tally
+        fields[f"contacts_{name}"] = str(contacts)
+        fields[f"repeat_contacts_{name}"] = str(repeats)
+    if timeline:
+        last = len(timeline) - 1
+        timestamp, _, channel, reason = timeline.contacts[last]
+        fields["last_contact_at"] = _UTC.to_rfc3339_ms(timestamp)
+        fields["last_channel"] = channel
+        fields["last_reason"] = reason
+        fields["is_repeat"] = "1" if timeline.is_repeat(last, repeat_interval_ms) else "0"
+    return fields

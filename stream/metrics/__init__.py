@@ -1,0 +1,1 @@
+"""Prometheus exposition: the figures (a snapshot collector) and the pipeline's health."""

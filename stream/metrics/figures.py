@@ -1,0 +1,101 @@
+"""The contract's figure gauges, read from a snapshot at scrape time.
+
+A custom collector rather than ``Gauge.set`` per event: the hot path never touches a
+metric, and every scrape sees one consistent snapshot of all windows and labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from stream.engine import TOTAL, Figures, Label
+
+WindowFigures = Mapping[str, Mapping[Label, Figures]]
+LABELS = ["window", "channel", "reason"]
+
+
+@dataclass(frozen=True)
+class FiguresSnapshot:
+    """``local``: this worker's partitions; ``cluster``: every partition of the group."""
+
+    local: WindowFigures = field(default_factory=dict)
+    cluster: WindowFigures = field(default_factory=dict)
+    customer_base: Mapping[str, float] = field(default_factory=dict)
+
+
+_ADDITIVE = {
+    "rcr_customers": (
+        "customers",
+        "Distinct customers with >= 1 inbound contact in the window, for this worker's partitions",
+    ),
+    "rcr_repeat_customers": (
+        "repeat_customers",
+        "Customers with >= 2 inbound contacts in the window, for this worker's partitions",
+    ),
+    "rcr_contacts": ("contacts", "Inbound contacts in the window, this worker's partitions"),
+    "rcr_repeat_contacts": (
+        "repeat_contacts",
+        "Contact-level repeats in the window, this worker's partitions",
+    ),
+}
+
+
+class FiguresCollector(Collector):
+    def __init__(self, snapshot: Callable[[], FiguresSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        # Declared up front so the registry can reject name clashes at registration.
+        return list(self._families().values())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snapshot = self._snapshot()
+        families = self._families()
+        for name, (attribute, _) in _ADDITIVE.items():
+            for (window, channel, reason), figures in _series(snapshot.local):
+                families[name].add_metric([window, channel, reason], getattr(figures, attribute))
+        for (window, channel, reason), figures in _series(snapshot.cluster):
+            families["rcr_repeat_contact_rate"].add_metric(
+                [window, channel, reason], figures.repeat_contact_rate
+            )
+        base = snapshot.customer_base.get("all")
+        for window, by_label in snapshot.cluster.items():
+            contacts = by_label.get(TOTAL, Figures()).contacts
+            families["rcr_contact_rate"].add_metric(
+                [window, "all", "all"], contacts / base if base else math.nan
+            )
+        for segment, value in sorted(snapshot.customer_base.items()):
+            families["rcr_customer_base"].add_metric([segment], value)
+        yield from families.values()
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        families = {
+            name: GaugeMetricFamily(name, help_text, labels=LABELS)
+            for name, (_, help_text) in _ADDITIVE.items()
+        }
+        families["rcr_repeat_contact_rate"] = GaugeMetricFamily(
+            "rcr_repeat_contact_rate",
+            "Cluster-wide repeat_customers / customers (NaN when 0/0)",
+            labels=LABELS,
+        )
+        families["rcr_contact_rate"] = GaugeMetricFamily(
+            "rcr_contact_rate",
+            "Cluster-wide contacts / active customer base (NaN without a base)",
+            labels=LABELS,
+        )
+        families["rcr_customer_base"] = GaugeMetricFamily(
+            "rcr_customer_base", "Latest active customer base", labels=["segment"]
+        )
+        return families
+
+
+def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figures]]:
+    for window, by_label in figures.items():
+        for (channel, reason), value in by_label.items():
+            yield (window, channel, reason), value
