@@ -13,12 +13,14 @@ can be quoted when a start-up fails.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +41,7 @@ START_TIMEOUT_S = 15.0
 STOP_GRACE_S = 5.0
 POLL_INTERVAL_S = 0.05
 LOG_TAIL_LINES = 30
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Kafka wire protocol: Metadata request, version 0 (every broker speaks it).
 _METADATA_API_KEY = 3
@@ -118,6 +121,18 @@ def kafka_metadata_brokers(host: str, port: int, timeout: float = 1.0) -> list[t
     return brokers
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the parent dies.
+
+    The service has its own session, so a parent killed outright (``timeout``, SIGKILL, a
+    crashed test run) would otherwise leave it running, holding its port and memory.
+    The signal fires when the *thread* that started it exits: start services from the main
+    thread (as fixtures and ``rcr dev`` do).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     """Last lines of a log file, for error messages; empty when there is no log yet."""
     try:
@@ -188,6 +203,7 @@ class _EmbeddedProcess:
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
 
     def _wait_ready(self, timeout: float) -> None:
