@@ -16,9 +16,13 @@ def main() -> None:
 def _register() -> None:
     # Imported here so that `rcr --help` stays fast and each command owns its imports.
     from stream.cli.compute import compute
+    from stream.cli.dev import dev
+    from stream.cli.lookup import lookup
+    from stream.cli.replay import replay
+    from stream.cli.simulate import simulate
     from stream.cli.worker import worker
 
-    for command in (compute, worker):
+    for command in (worker, dev, simulate, replay, compute, lookup):
         main.add_command(command)
 
 

@@ -1,0 +1,155 @@
+"""The live worker on a real broker and a real Redis, checked against the offline engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from stream.engine import Figures
+from tests.integration.traffic import contact_records, offline_figures, produce, safe_now_ms
+from tests.integration.workers import Stack, WorkerProcess
+
+pytestmark = pytest.mark.integration
+FIGURES = ("contacts", "customers", "repeat_customers", "repeat_contacts")
+
+
+@pytest.fixture
+def stack(broker, redis_server, tmp_path) -> Iterator[Stack]:
+    stack = Stack(broker.url, redis_server.url, tmp_path)
+    yield stack
+
+
+@pytest.fixture
+def workers(stack) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.kill()
+
+
+def cluster_figures(workers: list[WorkerProcess]) -> dict[tuple[str, str, str], Figures]:
+    """The additive gauges summed over workers, per (window, channel, reason)."""
+    totals: dict[tuple[str, str, str], list[float]] = {}
+    for worker in workers:
+        for (name, labels), value in worker.metrics().items():
+            figure = name.removeprefix("rcr_")
+            if figure in FIGURES and name.startswith("rcr_"):
+                label = dict(labels)
+                key = (label["window"], label["channel"], label["reason"])
+                totals.setdefault(key, [0, 0, 0, 0])[FIGURES.index(figure)] += value
+    return {key: Figures(*map(int, values)) for key, values in totals.items() if any(values)}
+
+
+def expected_figures(records, now_ms) -> dict[tuple[str, str, str], Figures]:
+    return {
+        (window, channel, reason): figures
+        for window, by_label in offline_figures(records, now_ms).items()
+        for (channel, reason), figures in by_label.items()
+        if figures != Figures()
+    }
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.5)
+
+
+def events_total(workers: list[WorkerProcess]) -> float:
+    return sum(
+        value
+        for worker in workers
+        for (name, _), value in worker.metrics().items()
+        if name == "rcr_events_total"
+    )
+
+
+def test_live_figures_equal_the_offline_engine(stack, workers, broker, redis_client):
+    workers.append(stack.start_worker())
+    workers[0].wait_ready()
+    now = safe_now_ms()
+    records = contact_records(3000, seed=1, now_ms=now)
+    malformed = [(b"k", b"{not json"), (None, b'{"contact_id": "x"}')]
+    produce(broker.bootstrap, stack.topic, records + malformed)
+    eventually(lambda: events_total(workers) >= len(records) + len(malformed))
+    expected = expected_figures(records, now)
+    eventually(lambda: cluster_figures(workers) == expected, timeout=10)
+
+    samples = workers[0].metrics()
+    rate = samples[
+        ("rcr_repeat_contact_rate", (("channel", "all"), ("reason", "all"), ("window", "24h")))
+    ]
+    total = expected[("24h", "all", "all")]
+    assert rate == pytest.approx(total.repeat_customers / total.customers)
+
+    # Redis lookups: one per customer, counts as the engine sees them.
+    keys = redis_client.keys(f"rcr-{stack.name}:customer:*")
+    assert len(keys) == total.customers
+    status, body = workers[0].get("/customers/cust-1")
+    assert status == 200 and b"contacts_1h" in body
+
+
+def test_malformed_records_are_dead_lettered_and_counted(stack, workers, broker):
+    workers.append(stack.start_worker())
+    workers[0].wait_ready()
+    bad = [
+        b"{not json",
+        b'{"customer_id": "c", "timestamp": 1}',
+        b"\xff\xfe",
+        b'{"contact_id": "k", "customer_id": "c", "timestamp": "soon"}',
+    ]
+    produce(broker.bootstrap, stack.topic, [(b"c", value) for value in bad])
+    eventually(lambda: events_total(workers) >= len(bad))
+    rejected = {
+        dict(labels)["reason"]: value
+        for (name, labels), value in workers[0].metrics().items()
+        if name == "rcr_events_total" and dict(labels)["outcome"] == "rejected"
+    }
+    assert rejected == {"invalid_json": 2, "missing_field": 1, "bad_timestamp": 1}
+    letters = consume_all(broker.bootstrap, stack.dlq_topic, len(bad))
+    assert sorted(value for value, _ in letters) == sorted(bad)  # bytes unchanged
+    reasons = sorted(headers["rcr-reject-reason"].decode() for _, headers in letters)
+    assert reasons == ["bad_timestamp", "invalid_json", "invalid_json", "missing_field"]
+    assert workers[0].get("/readyz")[0] == 200  # unharmed
+
+
+def consume_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict]]:
+    import asyncio
+
+    async def read() -> list[tuple[bytes, dict]]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        await consumer.start()
+        found: list[tuple[bytes, dict]] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(found) < expected and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    found += [(r.value, dict(r.headers)) for r in batch]
+        finally:
+            await consumer.stop()
+        return found
+
+    return asyncio.run(read())
+
+
+def test_a_worker_killed_mid_stream_changes_no_figure(stack, workers, broker):
+    workers.extend([stack.start_worker(), stack.start_worker()])
+    for worker in workers:
+        worker.wait_ready()
+    now = safe_now_ms()
+    records = contact_records(4000, seed=2, now_ms=now)
+    produce(broker.bootstrap, stack.topic, records[:2000])
+    time.sleep(1.5)
+    workers[1].kill()
+    produce(broker.bootstrap, stack.topic, records[2000:])
+    survivors = workers[:1]
+    expected = expected_figures(records, now)
+    eventually(lambda: cluster_figures(survivors) == expected, timeout=90)
