@@ -7,7 +7,7 @@ APT_STAMP := $(VENV)/.apt-installed
 # Debian packages the tests use: a real Redis and a real Prometheus (with promtool).
 APT_PACKAGES := redis-server prometheus
 
-.PHONY: install system-deps run test test-fast lint bench bench-quick soak clean
+.PHONY: install system-deps run test test-fast lint bench bench-quick soak generate clean
 
 install: $(STAMP) system-deps
 
@@ -41,8 +41,8 @@ test-fast: install
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check stream tests bench
-	$(VENV)/bin/ruff format --check stream tests bench
+	$(VENV)/bin/ruff check stream tests bench deploy
+	$(VENV)/bin/ruff format --check stream tests bench deploy
 	$(VENV)/bin/mypy stream
 
 bench: install
@@ -50,6 +50,11 @@ bench: install
 
 bench-quick: install
 	$(PY) -m bench --quick
+
+# Regenerate committed outputs (dashboards, PrometheusRule); tests fail when they are stale.
+generate: install
+	$(PY) deploy/grafana/generate.py
+	$(PY) deploy/k8s/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
