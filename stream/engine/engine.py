@@ -20,7 +20,7 @@ from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
 from stream.engine.labels import LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
-from stream.engine.timeline import CustomerTimeline, Label
+from stream.engine.timeline import CustomerTimeline, Label, labels_of
 
 if TYPE_CHECKING:
     from stream.settings import Settings
@@ -129,14 +129,20 @@ class Engine:
         self._forget_old_contacts()
 
     def _slide(self, window: Window, after_ms: int, until_ms: int) -> None:
-        """Contacts in ``(after, until]`` leave the rolling window."""
+        """Contacts in ``(after, until]`` leave the rolling window, oldest first."""
         leaving = set(self.expiry.customers_between(after_ms, until_ms))
         old_start, window.start_ms = window.start_ms, until_ms + 1
         interval = self.config.repeat_interval_ms
         for customer_id in leaving:
             timeline = self.customers[customer_id]
-            window.figures.apply(timeline.tally(old_start, None, interval), -1)
-            window.figures.apply(timeline.tally(window.start_ms, None, interval), +1)
+            contacts = timeline.contacts
+            end = len(contacts)
+            for index in range(timeline.index_from(old_start), timeline.index_from(until_ms + 1)):
+                _, _, channel, reason = contacts[index]
+                repeat = timeline.is_repeat(index, interval)
+                for label in labels_of(channel, reason):
+                    after = timeline.count_upto_two(index + 1, end, label)
+                    window.figures.remove_contact(label, after, repeat)
         self.changed |= leaving
 
     def _roll_period(self, kind: PeriodKind) -> None:
@@ -187,31 +193,41 @@ class Engine:
         return Outcome.ACCEPTED
 
     def _insert(self, customer_id: str, timeline: CustomerTimeline, event: ContactEvent) -> None:
+        timestamp = event.timestamp_ms
         contact = (
-            event.timestamp_ms,
+            timestamp,
             event.contact_id,
             self.channels.fold(event.channel),
             self.reasons.fold(event.reason),
         )
         interval = self.config.repeat_interval_ms
-        successor = timeline.successor_timestamp(contact)
-        if successor is not None and successor - event.timestamp_ms > interval:
-            successor = None  # too far to become a repeat of this contact
-        affected = [
-            window
-            for window in self.windows()
-            if window.contains(event.timestamp_ms)
-            or (successor is not None and window.contains(successor))
-        ]
-        before = [timeline.tally(w.start_ms, w.end_ms, interval) for w in affected]
-        timeline.insert(contact)
-        for window, old in zip(affected, before, strict=True):
-            window.figures.apply(old, -1)
-            window.figures.apply(timeline.tally(window.start_ms, window.end_ms, interval), +1)
-        self.expiry.add(event.timestamp_ms, customer_id)
+        contacts = timeline.contacts
+        position = timeline.position(contact)
+        previous = contacts[position - 1][0] if position else None
+        repeat = previous is not None and timestamp - previous <= interval
+        # The next contact's predecessor becomes this one: it may turn into a repeat.
+        successor = contacts[position] if position < len(contacts) else None
+        if successor is not None and not (
+            successor[0] - timestamp <= interval
+            and (previous is None or successor[0] - previous > interval)
+        ):
+            successor = None
+        labels = labels_of(contact[2], contact[3])
+        for window in self.windows():
+            if window.contains(timestamp):
+                start = timeline.index_from(window.start_ms)
+                stop = timeline.index_from(window.end_ms) if window.end_ms else len(contacts)
+                for label in labels:
+                    before = timeline.count_upto_two(start, stop, label)
+                    window.figures.add_contact(label, before, repeat)
+            if successor is not None and window.contains(successor[0]):
+                for label in labels_of(successor[2], successor[3]):
+                    window.figures.add_repeat(label)
+        timeline.insert_at(position, contact)
+        self.expiry.add(timestamp, customer_id)
         self.changed.add(customer_id)
-        if self.newest_event_ms is None or event.timestamp_ms > self.newest_event_ms:
-            self.newest_event_ms = event.timestamp_ms
+        if self.newest_event_ms is None or timestamp > self.newest_event_ms:
+            self.newest_event_ms = timestamp
 
     # -- state ------------------------------------------------------------------------
 

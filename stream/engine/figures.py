@@ -42,8 +42,9 @@ def ratio(numerator: float, denominator: float | None) -> float:
 class WindowFigures:
     """Running figures of one window, per label, updated by customer tallies.
 
-    A tally is what one customer contributes (``Timeline.tally``); the engine subtracts a
-    customer's old tally and adds its new one whenever the customer or the window moves.
+    Contacts enter and leave one at a time (``add_contact`` / ``remove_contact``) with
+    how many the customer has under the label, capped at two: that is all the customer
+    figures depend on. ``apply`` adds a whole customer's tally, for rebuilds.
     Counters are mutable lists ``[contacts, customers, repeat_customers, repeat_contacts]``
     because this sits on the per-event path; ``snapshot`` hands out immutable ``Figures``.
     """
@@ -64,6 +65,32 @@ class WindowFigures:
             if contacts >= 2:
                 counter[2] += sign
             counter[3] += sign * repeats
+
+    def add_contact(self, label: Label, before: int, repeat: bool) -> None:
+        """A contact enters; the customer had ``before`` (0, 1, 2+) under this label."""
+        counter = self.counters.get(label)
+        if counter is None:
+            counter = self.counters[label] = [0, 0, 0, 0]
+        counter[0] += 1
+        if before == 0:
+            counter[1] += 1
+        elif before == 1:
+            counter[2] += 1
+        counter[3] += repeat
+
+    def remove_contact(self, label: Label, after: int, repeat: bool) -> None:
+        """A contact leaves; the customer keeps ``after`` (0, 1, 2+) under this label."""
+        counter = self.counters[label]
+        counter[0] -= 1
+        if after == 0:
+            counter[1] -= 1
+        elif after == 1:
+            counter[2] -= 1
+        counter[3] -= repeat
+
+    def add_repeat(self, label: Label) -> None:
+        """A contact already counted became a repeat (a late predecessor arrived)."""
+        self.counters[label][3] += 1
 
     def clear(self) -> None:
         self.counters = {}

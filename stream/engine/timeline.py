@@ -7,7 +7,7 @@ simply the entry before it. Everything the engine counts is derived from it.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable
 
 import orjson
@@ -24,11 +24,16 @@ def labels_of(channel: str, reason: str) -> tuple[Label, Label, Label]:
     return TOTAL, (channel, ALL), (ALL, reason)
 
 
+# Past this many contacts, duplicate checks use a set of ids instead of a scan.
+_ID_SET_FROM = 32
+
+
 class CustomerTimeline:
-    __slots__ = ("contacts",)
+    __slots__ = ("_ids", "contacts")
 
     def __init__(self, contacts: Iterable[Contact] = ()) -> None:
         self.contacts: list[Contact] = sorted(contacts)
+        self._ids: set[str] | None = None  # built lazily for long timelines, never stored
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -40,22 +45,45 @@ class CustomerTimeline:
         return f"CustomerTimeline({self.contacts!r})"
 
     def has(self, contact_id: str) -> bool:
-        return any(contact[1] == contact_id for contact in self.contacts)
+        if len(self.contacts) < _ID_SET_FROM:
+            return any(contact[1] == contact_id for contact in self.contacts)
+        if self._ids is None:
+            self._ids = {contact[1] for contact in self.contacts}
+        return contact_id in self._ids
 
-    def insert(self, contact: Contact) -> int:
-        """Insert in order (appending in the common in-order case); return its index."""
+    def position(self, contact: Contact) -> int:
+        """Where ``contact`` belongs in (timestamp, contact_id) order."""
         contacts = self.contacts
         if not contacts or contacts[-1] < contact:
-            contacts.append(contact)
-            return len(contacts) - 1
-        insort(contacts, contact)
-        return contacts.index(contact)
+            return len(contacts)  # the common, in-order case
+        return bisect_left(contacts, contact)
 
-    def successor_timestamp(self, contact: Contact) -> int | None:
-        """Event time of the contact that would follow ``contact``: its repeat status
-        can change when ``contact`` is inserted before it."""
-        position = bisect_left(self.contacts, contact)
-        return self.contacts[position][0] if position < len(self.contacts) else None
+    def insert_at(self, index: int, contact: Contact) -> None:
+        self.contacts.insert(index, contact)
+        if self._ids is not None:
+            self._ids.add(contact[1])
+
+    def index_from(self, timestamp_ms: int) -> int:
+        """Index of the first contact at or after ``timestamp_ms``."""
+        return bisect_left(self.contacts, (timestamp_ms,))
+
+    def count_upto_two(self, start: int, stop: int, label: Label) -> int:
+        """How many contacts in ``[start, stop)`` count under ``label``: 0, 1, or 2 for more.
+
+        Customers and repeat customers only change at 0 -> 1 and 1 -> 2, so the scan
+        stops at the second match.
+        """
+        if label == TOTAL:
+            return min(stop - start, 2)
+        field, value = (2, label[0]) if label[1] == ALL else (3, label[1])
+        found = 0
+        contacts = self.contacts
+        for index in range(start, stop):
+            if contacts[index][field] == value:
+                found += 1
+                if found == 2:
+                    break
+        return found
 
     def is_repeat(self, index: int, repeat_interval_ms: int) -> bool:
         if index == 0:
@@ -94,6 +122,7 @@ class CustomerTimeline:
         cut = bisect_left(self.contacts, (before_ms,))
         if cut:
             del self.contacts[:cut]
+            self._ids = None
         return cut
 
     # Serialisation for the changelog: compact JSON arrays, no field names per contact.
