@@ -32,6 +32,7 @@ from stream.app.health import Health
 from stream.app.kafka_options import client_options
 from stream.app.partitions import PartitionEngines, WindowFigures
 from stream.app.processing import BatchResult, ContactProcessor, Record
+from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
 from stream.engine import EngineConfig
@@ -62,6 +63,7 @@ class ContactsWorker:
         self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
         self.processor = ContactProcessor(self.engines, settings.max_record_bytes)
         self.health = Health(self.app, self.metrics, client_options(settings))
+        recover_to_fetched_highwaters(client_options(settings))
         self._declare_topics()
         self.table = self._make_table()
         ttl_s = max(settings.window_ms.values()) // 1000

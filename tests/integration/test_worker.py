@@ -52,12 +52,17 @@ def expected_figures(records, now_ms) -> dict[tuple[str, str, str], Figures]:
     }
 
 
-def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
+def eventually(check: Callable[[], bool], timeout: float = 60.0, explain=None) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"condition not met in time: {explain() if explain else ''}")
         time.sleep(0.5)
+
+
+def difference(actual: dict, expected: dict) -> dict:
+    keys = set(actual) | set(expected)
+    return {k: (actual.get(k), expected.get(k)) for k in keys if actual.get(k) != expected.get(k)}
 
 
 def events_total(workers: list[WorkerProcess]) -> float:
@@ -152,4 +157,8 @@ def test_a_worker_killed_mid_stream_changes_no_figure(stack, workers, broker):
     produce(broker.bootstrap, stack.topic, records[2000:])
     survivors = workers[:1]
     expected = expected_figures(records, now)
-    eventually(lambda: cluster_figures(survivors) == expected, timeout=90)
+    eventually(
+        lambda: cluster_figures(survivors) == expected,
+        timeout=90,
+        explain=lambda: difference(cluster_figures(survivors), expected),
+    )

@@ -1,0 +1,1 @@
+"""Tests that run real services: the embedded broker, Redis, Faust workers."""
