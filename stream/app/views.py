@@ -13,6 +13,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
+from stream.metrics.figures import WindowFigures
 from stream.sinks.redis_projection import customer_key
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def register_views(worker: ContactsWorker) -> None:
             return web.json({"customer_id": customer_id, **local, "source": "worker"})
         if not fields:
             return web.json({"error": "unknown customer"}, status=404)
-        decoded = {k.decode(): v.decode() for k, v in fields.items()}
+        decoded = {_text(k): _text(v) for k, v in fields.items()}
         return web.json({"customer_id": customer_id, **decoded})
 
 
@@ -76,7 +77,7 @@ def _bearer_matches(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
-def _windows_json(figures: dict[str, dict[Any, Figures]], base: float | None) -> dict[str, Any]:
+def _windows_json(figures: WindowFigures, base: float | None) -> dict[str, Any]:
     result = {}
     for window, by_label in figures.items():
         entry = _figures_json(by_label.get(TOTAL, Figures()))
@@ -108,3 +109,7 @@ def _figures_json(figures: Figures) -> dict[str, Any]:
 def _number(value: float) -> float | None:
     """JSON has no NaN: 0/0 becomes null."""
     return None if math.isnan(value) else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

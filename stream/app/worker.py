@@ -113,29 +113,17 @@ class ContactsWorker:
         )
 
     def _declare_topics(self) -> None:
-        raw = {
-            "key_type": bytes,
-            "value_type": bytes,
-            "key_serializer": "raw",
-            "value_serializer": "raw",
-        }
-        partitions = self.settings.topic_partitions
         app, settings = self.app, self.settings
-        self.contacts_topic = app.topic(settings.topic, partitions=partitions, **raw)
-        self.rekeyed_topic = app.topic(
-            f"{settings.app_id}-contacts-by-customer", partitions=partitions, internal=True, **raw
+        partitions = settings.topic_partitions
+        self.contacts_topic = _raw_topic(app, settings.topic, partitions)
+        self.rekeyed_topic = _raw_topic(
+            app, f"{settings.app_id}-contacts-by-customer", partitions, internal=True
         )
-        self.dlq_topic = app.topic(settings.dlq_topic, partitions=partitions, **raw)
-        self.figures_topic = app.topic(
-            f"{settings.app_id}-partition-figures",
-            partitions=1,
-            compacting=True,
-            internal=True,
-            **raw,
+        self.dlq_topic = _raw_topic(app, settings.dlq_topic, partitions)
+        self.figures_topic = _raw_topic(
+            app, f"{settings.app_id}-partition-figures", 1, compacting=True, internal=True
         )
-        self.base_topic = app.topic(
-            settings.customer_base_topic, partitions=1, compacting=True, **raw
-        )
+        self.base_topic = _raw_topic(app, settings.customer_base_topic, 1, compacting=True)
 
     def _make_table(self) -> CustomerTable:
         table = CustomerTable(
@@ -155,19 +143,23 @@ class ContactsWorker:
         app.agent(self.rekeyed_topic, name="contacts-by-customer")(self._consume)
         app.timer(TICK_S)(self._tick)
         app.task(self._start_background)
-        app.on_partitions_revoked.connect(self._on_partitions_revoked)
-        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        # Faust types its signal receivers narrower than its own docs use them.
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         register_views(self)
 
     # -- the hot path -------------------------------------------------------------------
 
     async def _consume(self, stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        # take_events (faust-streaming >= 0.10) is missing from StreamT's type stubs.
+        batches = stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S)  # type: ignore[attr-defined]
+        async for events in batches:
             await self.handle(events)
 
     async def handle(self, events: Sequence[EventT]) -> None:
         records = [
-            Record(e.message.partition, e.message.offset, e.message.key, e.message.value)
+            # A null value (a tombstone) is no contact: it is rejected as invalid JSON.
+            Record(e.message.partition, e.message.offset, e.message.key, e.message.value or b"")
             for e in events
         ]
         result = self.processor.process(records, wall_ms())
@@ -290,3 +282,24 @@ class ContactsWorker:
         for partition, engine in self.engines:
             latest[str(partition)] = engine.figures()
         return cluster_figures(latest)
+
+
+def _raw_topic(
+    app: faust.App,
+    name: str,
+    partitions: int,
+    *,
+    internal: bool = False,
+    compacting: bool | None = None,
+) -> faust.TopicT:
+    """A topic of raw bytes: records pass through (and to the DLQ) unchanged."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=internal,
+        compacting=compacting,
+    )

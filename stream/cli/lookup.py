@@ -20,12 +20,14 @@ from stream.sinks.redis_projection import customer_key
 def lookup(settings: Settings, customer_id: str) -> None:
     """Print CUSTOMER_ID's contact counts per window and last contact, as JSON."""
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=3, decode_responses=True
+        )
         fields = client.hgetall(customer_key(settings.redis_prefix, customer_id))
     except (RedisError, OSError) as exc:
         raise click.ClickException(f"Redis at {settings.redis_url} unreachable: {exc}") from None
     if not fields:
         click.echo(f"no contacts known for customer {customer_id!r}", err=True)
         sys.exit(1)
-    decoded = {key.decode(): value.decode() for key, value in sorted(fields.items())}
-    click.echo(orjson.dumps({"customer_id": customer_id, **decoded}, option=orjson.OPT_INDENT_2))
+    document = {"customer_id": customer_id, **dict(sorted(fields.items()))}
+    click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2))

@@ -65,7 +65,8 @@ class RedisProjection:
             if fields is None:
                 pipe.delete(key)
             else:
-                pipe.hset(key, mapping={**fields, "updated_at": updated_at})
+                fields["updated_at"] = updated_at
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 pipe.expire(key, self.ttl_seconds)
         await pipe.execute()
 
