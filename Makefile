@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 APT_STAMP := $(VENV)/.apt-installed
 # Debian packages the tests use: a real Redis and a real Prometheus (with promtool).
 APT_PACKAGES := redis-server prometheus
+LINT_PATHS := $(wildcard stream tests bench deploy)
 
 .PHONY: install system-deps run test test-fast lint bench bench-quick soak generate clean
 
@@ -41,8 +42,8 @@ test-fast: install
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check stream tests bench deploy
-	$(VENV)/bin/ruff format --check stream tests bench deploy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy stream
 
 bench: install

@@ -7,7 +7,7 @@ what to repartition and what to count, so the whole per-record path is unit-test
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -33,16 +33,29 @@ class DeadLetter(NamedTuple):
 @dataclass
 class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    # Valid contacts whose record key is not their customer_id: they must be re-keyed first.
+    # Valid contacts on another partition than their customer's: they must be re-keyed first.
     misrouted: list[tuple[str, Record]] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     lags_s: list[float] = field(default_factory=list)
 
 
 class ContactProcessor:
-    def __init__(self, engines: PartitionEngines, max_record_bytes: int) -> None:
+    """Validates, routes and ingests records.
+
+    ``partition_of`` names the partition every contact of a customer must be counted on.
+    A record elsewhere (keyed by something else, or by a producer with another partitioner)
+    is misrouted: counting it where it landed could split one customer over two engines.
+    """
+
+    def __init__(
+        self,
+        engines: PartitionEngines,
+        max_record_bytes: int,
+        partition_of: Callable[[str], int],
+    ) -> None:
         self.engines = engines
         self.max_record_bytes = max_record_bytes
+        self.partition_of = partition_of
 
     def process(self, records: Iterable[Record], wall_ms: int) -> BatchResult:
         result = BatchResult()
@@ -51,7 +64,7 @@ class ContactProcessor:
             decoded = decode_contact(record.value, self.max_record_bytes)
             if isinstance(decoded, Rejection):
                 self._reject(result, record, decoded)
-            elif record.key is None or record.key != decoded.customer_id.encode():
+            elif record.partition != self.partition_of(decoded.customer_id):
                 result.misrouted.append((decoded.customer_id, record))
             else:
                 self._ingest(result, record, decoded, wall_ms)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry
@@ -61,7 +62,9 @@ class ContactsWorker:
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
         self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
-        self.processor = ContactProcessor(self.engines, settings.max_record_bytes)
+        self.processor = ContactProcessor(
+            self.engines, settings.max_record_bytes, self.partition_of
+        )
         self.health = Health(self.app, self.metrics, client_options(settings))
         recover_to_fetched_highwaters(client_options(settings))
         self._declare_topics()
@@ -150,6 +153,11 @@ class ContactsWorker:
 
     # -- the hot path -------------------------------------------------------------------
 
+    def partition_of(self, customer_id: str) -> int:
+        """Kafka's default partitioner (murmur2) on the customer id: Java clients, aiokafka
+        and librdkafka's ``murmur2_random`` put a customer's records there already."""
+        return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % self.settings.topic_partitions
+
     async def _consume(self, stream: faust.StreamT) -> None:
         # take_events (faust-streaming >= 0.10) is missing from StreamT's type stubs.
         batches = stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S)  # type: ignore[attr-defined]
@@ -169,7 +177,11 @@ class ContactsWorker:
 
     async def _forward(self, result: BatchResult) -> None:
         for customer_id, record in result.misrouted:
-            await self.rekeyed_topic.send(key=customer_id.encode(), value=record.value)
+            await self.rekeyed_topic.send(
+                key=customer_id.encode(),
+                value=record.value,
+                partition=self.partition_of(customer_id),
+            )
         for letter in result.dead_letters:
             record = letter.record
             await self.dlq_topic.send(

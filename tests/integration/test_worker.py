@@ -162,3 +162,39 @@ def test_a_worker_killed_mid_stream_changes_no_figure(stack, workers, broker):
         timeout=90,
         explain=lambda: difference(cluster_figures(survivors), expected),
     )
+
+
+def test_contacts_from_a_producer_that_is_not_aiokafka(stack, workers, broker):
+    """confluent-kafka (librdkafka) with its own default partitioner feeds the worker."""
+    from confluent_kafka import Producer
+
+    workers.append(stack.start_worker())
+    workers[0].wait_ready()
+    now = safe_now_ms()
+    records = contact_records(1500, seed=3, now_ms=now)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+    for key, value in records:
+        producer.produce(stack.topic, value=value, key=key)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    expected = expected_figures(records, now)
+    eventually(
+        lambda: cluster_figures(workers) == expected,
+        explain=lambda: difference(cluster_figures(workers), expected),
+    )
+
+
+def test_sigterm_commits_and_exits_cleanly(stack, workers, broker):
+    workers.append(stack.start_worker())
+    workers[0].wait_ready()
+    records = contact_records(500, seed=4, now_ms=safe_now_ms())
+    produce(broker.bootstrap, stack.topic, records)
+    eventually(lambda: events_total(workers) >= len(records))
+    started = time.monotonic()
+    assert workers[0].stop(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    # A restart reprocesses nothing: the offsets were committed on the way out.
+    workers.append(stack.start_worker())
+    workers[1].wait_ready()
+    time.sleep(3)
+    assert events_total(workers[1:]) == 0
