@@ -30,6 +30,7 @@ from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
 
 # Past this many, invalid lines are only counted: a broken export must not flood a terminal.
 MAX_REPORTED_LINES = 1000
+PROGRESS_STEP_BYTES = 1 << 20
 
 
 @click.command()
@@ -105,8 +106,12 @@ def _read_events(paths: list[Path], invalid: Counter[str]) -> Iterator[ContactEv
 def _events_in(
     path: Path, handle: IO[bytes], invalid: Counter[str], progress: Progress, task: Any
 ) -> Iterator[ContactEvent]:
+    unreported = 0
     for number, line in enumerate(handle, start=1):
-        progress.advance(task, len(line))
+        unreported += len(line)
+        if unreported >= PROGRESS_STEP_BYTES:  # the bar is slower than parsing a line
+            progress.advance(task, unreported)
+            unreported = 0
         if not line.strip():
             continue
         decoded = decode_contact(line, DEFAULT_MAX_RECORD_BYTES)
@@ -117,6 +122,7 @@ def _events_in(
                 progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
             continue
         yield decoded
+    progress.advance(task, unreported)
 
 
 def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> dict[str, Any]:
