@@ -18,11 +18,12 @@ def _register() -> None:
     from stream.cli.compute import compute
     from stream.cli.dev import dev
     from stream.cli.lookup import lookup
+    from stream.cli.rebuild_redis import rebuild_redis
     from stream.cli.replay import replay
     from stream.cli.simulate import simulate
     from stream.cli.worker import worker
 
-    for command in (worker, dev, simulate, replay, compute, lookup):
+    for command in (worker, dev, simulate, replay, compute, lookup, rebuild_redis):
         main.add_command(command)
 
 

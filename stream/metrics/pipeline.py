@@ -36,6 +36,11 @@ class PipelineMetrics:
         self.redis_write_errors = Counter(
             "rcr_redis_write_errors", "Failed Redis pipeline writes", registry=registry
         )
+        self.redis_pending = Gauge(
+            "rcr_redis_pending_customers",
+            "Customers whose Redis lookup awaits writing",
+            registry=registry,
+        )
         self.ready = Gauge("rcr_ready", "1 when /readyz answers ready", registry=registry)
         self.broker_up = Gauge("rcr_broker_up", "1 when the broker answers", registry=registry)
         self.redis_up = Gauge("rcr_redis_up", "1 when Redis answers", registry=registry)

@@ -82,6 +82,7 @@ class RedisProjection:
                 self.metrics.redis_write_errors.inc()
                 self._set_health(False, exc)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+            self.metrics.redis_pending.set(len(self.pending))
             await asyncio.sleep(backoff)
 
     def _set_health(self, healthy: bool, error: Exception | None = None) -> None:

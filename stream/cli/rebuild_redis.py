@@ -1,0 +1,49 @@
+"""``rcr rebuild-redis``: write every customer's lookup again, from the table's changelog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+from prometheus_client import CollectorRegistry
+
+from stream.app.changelog import changelog_topic, read_timelines
+from stream.app.kafka_options import client_options
+from stream.cli.options import settings_options
+from stream.engine.lookup import customer_lookup
+from stream.metrics.pipeline import PipelineMetrics
+from stream.settings import Settings
+from stream.sinks.redis_projection import RedisProjection
+
+
+@click.command("rebuild-redis")
+@settings_options
+def rebuild_redis(settings: Settings) -> None:
+    """Rebuild the Redis lookups from the customers table (workers may keep running)."""
+    count = asyncio.run(_rebuild(settings))
+    click.echo(f"rebuilt {count} customer lookups in Redis")
+
+
+async def _rebuild(settings: Settings) -> int:
+    timelines = await read_timelines(changelog_topic(settings.app_id), client_options(settings))
+    now_ms = int(time.time() * 1000)
+    windows, interval = settings.window_ms, settings.repeat_interval_ms
+
+    def lookup(customer_id: str) -> dict[str, str] | None:
+        return customer_lookup(timelines[customer_id], now_ms, windows, interval)
+
+    ttl_s = max(windows.values()) // 1000
+    projection = RedisProjection(
+        settings.redis_url,
+        settings.redis_prefix,
+        ttl_s,
+        lookup,
+        PipelineMetrics(CollectorRegistry()),
+    )
+    try:
+        projection.mark(timelines)
+        await projection.flush()
+    finally:
+        await projection.close()
+    return len(timelines)
