@@ -52,6 +52,8 @@ def dev(settings: Settings, no_simulate: bool, rate: float) -> None:
         _start_redis_if_missing(settings, stack)
         if settings.customer_base is None and not no_simulate:
             overrides["customer_base"] = str(DEV_CUSTOMERS)
+        if env_name("log_level") not in os.environ:
+            overrides["log_level"] = "warning"  # keep the terminal for the banner and errors
         env = _child_env(settings, overrides)
         children = [_spawn(["worker"], env)]
         if not no_simulate:
@@ -127,6 +129,7 @@ def _terminated_on_exit(children: list[subprocess.Popen[bytes]]) -> Iterator[Non
 def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:
     base = f"http://localhost:{settings.web_port}"
     announced = False
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a supervisor: stop like Ctrl-C
     try:
         while all(child.poll() is None for child in children):
             if not announced and _ready(base):
@@ -139,6 +142,10 @@ def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]) -> N
     failed = [child.args for child in children if child.poll() not in (None, 0)]
     if failed:
         raise click.ClickException(f"stopped: a child process exited: {failed}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _ready(base: str) -> bool:
