@@ -28,10 +28,10 @@ class Settings(BaseSettings):
     # Where things are.
     broker: str = Field("kafka://localhost:9092", description="Kafka bootstrap URL(s)")
     redis_url: str = Field("redis://localhost:6379/0", description="Redis for customer lookups")
-    web_host: str = Field("0.0.0.0", description="address the HTTP server binds")
+    web_host: str = Field("0.0.0.0", min_length=1, description="address the HTTP server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port: /metrics, /rates, ...")
     app_id: str = Field("rcr-stream", min_length=1, description="consumer group and table prefix")
-    state_dir: str = Field(".rcr-data", description="worker data directory")
+    state_dir: str = Field(".rcr-data", min_length=1, description="worker data directory")
 
     # Consumer group timing. Faust's defaults suit a real cluster; `rcr dev` and the tests
     # shorten them for the embedded broker, whose group joins wait half a session timeout.
@@ -62,10 +62,17 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(65_536, ge=256, description="larger records are rejected")
 
     # Redis projection.
-    redis_prefix: str = Field("rcr:", description="key prefix of the lookups")
+    redis_prefix: str = Field("rcr:", min_length=1, description="key prefix of the lookups")
 
     # Security.
     api_token: SecretStr | None = Field(None, description="bearer token for /customers/{id}")
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("a bearer token needs at least 8 characters (unset it to disable)")
+        return value
 
     @field_validator("windows")
     @classmethod

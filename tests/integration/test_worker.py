@@ -154,13 +154,30 @@ def test_a_worker_killed_mid_stream_changes_no_figure(stack, workers, broker):
     produce(broker.bootstrap, stack.topic, records[:2000])
     time.sleep(1.5)
     workers[1].kill()
-    produce(broker.bootstrap, stack.topic, records[2000:])
+    produce(broker.bootstrap, stack.topic, records[2000:3000])
     survivors = workers[:1]
+    expected = expected_figures(records[:3000], now)
+    eventually(
+        lambda: cluster_figures(survivors) == expected,
+        timeout=90,
+        explain=lambda: difference(cluster_figures(survivors), expected),
+    )
+    # A replacement joins: partitions move back, restored from the changelog.
+    workers.append(stack.start_worker())
+    workers[2].wait_ready()
+    produce(broker.bootstrap, stack.topic, records[3000:])
+    survivors = [workers[0], workers[2]]
     expected = expected_figures(records, now)
     eventually(
         lambda: cluster_figures(survivors) == expected,
         timeout=90,
         explain=lambda: difference(cluster_figures(survivors), expected),
+    )
+    assert all(
+        w.metrics().get(
+            ("rcr_customers", (("channel", "all"), ("reason", "all"), ("window", "1h")))
+        )
+        for w in survivors
     )
 
 

@@ -1,0 +1,83 @@
+"""Every setting is validated at start-up, with a message naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from stream.settings import ConfigError, Settings, env_name, load_settings
+
+BAD_VALUES = {
+    "broker": "localhost:9092",
+    "redis_url": "http://redis",
+    "web_host": "",
+    "web_port": "70000",
+    "app_id": "",
+    "state_dir": "",
+    "broker_session_timeout": "0",
+    "broker_heartbeat_interval": "-1",
+    "commit_interval": "soon",
+    "log_level": "loud",
+    "topic": "",
+    "dlq_topic": "",
+    "customer_base_topic": "",
+    "topic_partitions": "0",
+    "windows": "1h,fortnight",
+    "timezone": "Mars/Olympus",
+    "repeat_interval": "7",
+    "max_clock_skew": "0s",
+    "max_label_values": "0",
+    "customer_base": "-5",
+    "max_record_bytes": "12",
+    "redis_prefix": "",
+    "api_token": "",
+}
+
+
+def test_every_setting_has_a_bad_value_under_test():
+    assert set(BAD_VALUES) == set(Settings.model_fields)
+
+
+@pytest.mark.parametrize("field", sorted(BAD_VALUES))
+def test_a_bad_value_is_refused_naming_the_variable(field, monkeypatch):
+    monkeypatch.setenv(env_name(field), BAD_VALUES[field])
+    with pytest.raises(ConfigError, match=env_name(field)):
+        load_settings()
+
+
+def test_defaults_are_the_contract_defaults():
+    settings = load_settings()
+    assert settings.broker == "kafka://localhost:9092"
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.web_port == 6066
+    assert settings.window_names == ("1h", "24h", "7d", "30d")
+    assert settings.repeat_interval_ms == 7 * 86_400_000
+    assert settings.max_clock_skew_ms == 5 * 60_000
+    assert settings.max_label_values == 20
+
+
+def test_the_worker_refuses_to_start_on_a_bad_value():
+    result = subprocess.run(
+        [sys.executable, "-m", "stream", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"RCR_WINDOWS": "1h,fortnight", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "RCR_WINDOWS" in result.stderr and "fortnight" in result.stderr
+
+
+def test_flags_override_the_environment(monkeypatch):
+    from click.testing import CliRunner
+
+    from stream.cli import main
+
+    monkeypatch.setenv("RCR_WEB_PORT", "not-a-port")
+    result = CliRunner().invoke(main, ["lookup", "x", "--web-port", "abc"])
+    assert result.exit_code == 2 and "RCR_WEB_PORT" in result.output
+    unreachable = ["lookup", "x", "--web-port", "7000", "--redis-url", "redis://127.0.0.1:1/0"]
+    result = CliRunner().invoke(main, unreachable)
+    assert result.exit_code == 1 and "unreachable" in result.output  # the flag won
