@@ -6,7 +6,8 @@ A bad value stops start-up with a message naming the variable (``ConfigError``).
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,14 +65,37 @@ class Settings(BaseSettings):
     # Redis projection.
     redis_prefix: str = Field("rcr:", min_length=1, description="key prefix of the lookups")
 
-    # Security.
+    # Security. Redis takes its password and TLS from the URL (redis://:pw@host, rediss://).
     api_token: SecretStr | None = Field(None, description="bearer token for /customers/{id}")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, min_length=1, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers")
+
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _password_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("empty password (unset it when SASL is not used)")
+        return value
 
     @field_validator("api_token")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 8:
             raise ValueError("a bearer token needs at least 8 characters (unset it to disable)")
+        return value
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _cafile_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file: {value!r}")
         return value
 
     @field_validator("windows")
@@ -124,6 +148,12 @@ class Settings(BaseSettings):
             raise ValueError("topic, dlq_topic and customer_base_topic must differ")
         if self.broker_heartbeat_interval >= self.broker_session_timeout:
             raise ValueError("broker_heartbeat_interval must be below broker_session_timeout")
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"RCR_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "RCR_KAFKA_SASL_USERNAME and RCR_KAFKA_SASL_PASSWORD"
+            )
         return self
 
     # Parsed views, for code that wants numbers rather than strings.

@@ -33,6 +33,11 @@ BAD_VALUES = {
     "max_record_bytes": "12",
     "redis_prefix": "",
     "api_token": "",
+    "kafka_security_protocol": "TLS",
+    "kafka_sasl_mechanism": "GSSAPI",
+    "kafka_sasl_username": "",
+    "kafka_sasl_password": "",
+    "kafka_ssl_cafile": "/no/such/ca.pem",
 }
 
 
@@ -81,3 +86,37 @@ def test_flags_override_the_environment(monkeypatch):
     unreachable = ["lookup", "x", "--web-port", "7000", "--redis-url", "redis://127.0.0.1:1/0"]
     result = CliRunner().invoke(main, unreachable)
     assert result.exit_code == 1 and "unreachable" in result.output  # the flag won
+
+
+def test_sasl_needs_credentials(monkeypatch):
+    monkeypatch.setenv("RCR_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    with pytest.raises(ConfigError, match="RCR_KAFKA_SASL_USERNAME"):
+        load_settings()
+
+
+def test_kafka_security_reaches_every_client():
+    import ssl
+
+    import faust
+
+    from stream.app.kafka_options import client_options, faust_credentials
+
+    ca = ssl.get_default_verify_paths().cafile  # any valid CA bundle will do
+    assert ca, "no system CA bundle"
+    settings = load_settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="rcr",
+        kafka_sasl_password="pw",
+        kafka_ssl_cafile=ca,
+    )
+    options = client_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("rcr", "pw")
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    credentials = faust_credentials(settings)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.ssl_context is not None
+    assert faust_credentials(load_settings()) is None
+    assert "pw" not in repr(settings)  # secrets stay out of logs

@@ -30,7 +30,7 @@ from stream.app.cluster import (
 from stream.app.customer_base import decode_customer_base
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
-from stream.app.kafka_options import client_options
+from stream.app.kafka_options import client_options, faust_credentials
 from stream.app.partitions import PartitionEngines, WindowFigures
 from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
@@ -113,6 +113,7 @@ class ContactsWorker:
             broker_commit_interval=settings.commit_interval,
             table_standby_replicas=0,
             web_access_log=None,
+            broker_credentials=faust_credentials(settings),
         )
 
     def _declare_topics(self) -> None:
