@@ -904,16 +904,17 @@ def pipeline_health(t: dict[str, float]) -> Json:
         ),
         timeseries(
             lay,
-            "Event processing time p99",
-            "Faust's per-event runtime, 99th percentile over all workers.",
+            "Batch processing time p99",
+            "Time the worker takes per batch of events (validate, count, persist), "
+            "99th percentile over all workers.",
             targets(
                 (
                     f"histogram_quantile(0.99, sum by (le) "
-                    f"(rate(faust_events_runtime_ms_bucket[{rate}])))",
+                    f"(rate(rcr_batch_processing_seconds_bucket[{rate}])))",
                     "p99",
                 )
             ),
-            "ms",
+            "s",
             w=8,
         ),
         timeseries(

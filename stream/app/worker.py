@@ -36,7 +36,7 @@ from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
-from stream.engine import EngineConfig
+from stream.engine import EngineConfig, PeriodKind
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
@@ -82,6 +82,11 @@ class ContactsWorker:
             client_options(settings),
         )
         self._published: dict[int, bytes] = {}
+        self.window_names = (
+            *settings.window_names,
+            *(kind.value for kind in PeriodKind),
+            *(f"previous_{kind.value}" for kind in PeriodKind),
+        )
         self._processed_offsets: dict[int, int] = {}
         self.registry.register(FiguresCollector(self.snapshot))
         setup_prometheus_sensors(
@@ -166,6 +171,10 @@ class ContactsWorker:
             await self.handle(events)
 
     async def handle(self, events: Sequence[EventT]) -> None:
+        with self.metrics.batch_seconds.time():
+            await self._handle(events)
+
+    async def _handle(self, events: Sequence[EventT]) -> None:
         records = [
             # A null value (a tombstone) is no contact: it is rejected as invalid JSON.
             Record(e.message.partition, e.message.offset, e.message.key, e.message.value or b"")
@@ -286,7 +295,10 @@ class ContactsWorker:
         if "all" not in base and self.settings.customer_base:
             base["all"] = self.settings.customer_base
         return FiguresSnapshot(
-            local=self.engines.figures(), cluster=self.cluster_figures(), customer_base=base
+            local=self.engines.figures(),
+            cluster=self.cluster_figures(),
+            customer_base=base,
+            windows=self.window_names,
         )
 
     def cluster_figures(self) -> WindowFigures:

@@ -26,6 +26,9 @@ class FiguresSnapshot:
     local: WindowFigures = field(default_factory=dict)
     cluster: WindowFigures = field(default_factory=dict)
     customer_base: Mapping[str, float] = field(default_factory=dict)
+    # Every window gets an all/all series, zero when empty: "No data" on a board should
+    # mean a broken pipeline, never a quiet hour.
+    windows: tuple[str, ...] = ()
 
 
 _ADDITIVE = {
@@ -55,16 +58,18 @@ class FiguresCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshot = self._snapshot()
+        local = _with_every_window(snapshot.local, snapshot.windows)
+        cluster = _with_every_window(snapshot.cluster, snapshot.windows)
         families = self._families()
         for name, (attribute, _) in _ADDITIVE.items():
-            for (window, channel, reason), figures in _series(snapshot.local):
+            for (window, channel, reason), figures in _series(local):
                 families[name].add_metric([window, channel, reason], getattr(figures, attribute))
-        for (window, channel, reason), figures in _series(snapshot.cluster):
+        for (window, channel, reason), figures in _series(cluster):
             families["rcr_repeat_contact_rate"].add_metric(
                 [window, channel, reason], figures.repeat_contact_rate
             )
         base = snapshot.customer_base.get("all")
-        for window, by_label in snapshot.cluster.items():
+        for window, by_label in cluster.items():
             contacts = by_label.get(TOTAL, Figures()).contacts
             families["rcr_contact_rate"].add_metric(
                 [window, "all", "all"], contacts / base if base else math.nan
@@ -99,3 +104,10 @@ def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figu
     for window, by_label in figures.items():
         for (channel, reason), value in by_label.items():
             yield (window, channel, reason), value
+
+
+def _with_every_window(figures: WindowFigures, windows: tuple[str, ...]) -> WindowFigures:
+    complete = {window: dict(figures.get(window, {})) for window in windows}
+    for by_label in complete.values():
+        by_label.setdefault(TOTAL, Figures())
+    return {**figures, **complete}
