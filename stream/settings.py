@@ -62,8 +62,11 @@ class Settings(BaseSettings):
     )
     max_record_bytes: int = Field(65_536, ge=256, description="larger records are rejected")
 
-    # Redis projection.
+    # Redis projection and drill-down.
     redis_prefix: str = Field("rcr:", min_length=1, description="key prefix of the lookups")
+    top_customers: int = Field(100, ge=1, le=10_000, description="kept per top-customers set")
+    burst_contacts: int = Field(3, ge=2, le=1000, description="contacts that make a burst")
+    burst_window: str = Field("30m", description="... within this span")
 
     # Security. Redis takes its password and TLS from the URL (redis://:pw@host, rediss://).
     api_token: SecretStr | None = Field(None, description="bearer token for /customers/{id}")
@@ -110,7 +113,7 @@ class Settings(BaseSettings):
             raise ValueError(f"windows repeat: {value!r}")
         return ",".join(names)
 
-    @field_validator("repeat_interval", "max_clock_skew")
+    @field_validator("repeat_interval", "max_clock_skew", "burst_window")
     @classmethod
     def _duration_parses(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -168,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def repeat_interval_ms(self) -> int:
         return parse_duration_ms(self.repeat_interval)
+
+    @property
+    def burst_window_ms(self) -> int:
+        return parse_duration_ms(self.burst_window)
 
     @property
     def max_clock_skew_ms(self) -> int:

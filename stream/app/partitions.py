@@ -50,14 +50,21 @@ class PartitionEngines:
         """This worker's figures: the sum over its partitions."""
         return sum_figures(engine.figures() for engine in self.engines.values())
 
-    def lookup(self, customer_id: str) -> dict[str, str] | None:
+    def find(self, customer_id: str) -> tuple[Engine, CustomerTimeline] | None:
         for engine in self.engines.values():
             timeline = engine.customers.get(customer_id)
             if timeline is not None:
-                return customer_lookup(
-                    timeline, engine.now_ms, self.config.windows, self.config.repeat_interval_ms
-                )
+                return engine, timeline
         return None
+
+    def lookup(self, customer_id: str) -> dict[str, str] | None:
+        found = self.find(customer_id)
+        if found is None:
+            return None
+        engine, timeline = found
+        return customer_lookup(
+            timeline, engine.now_ms, self.config.windows, self.config.repeat_interval_ms
+        )
 
     @property
     def newest_event_ms(self) -> int | None:

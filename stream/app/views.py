@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import hmac
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
 from stream.metrics.figures import WindowFigures
-from stream.sinks.redis_projection import customer_key
+from stream.sinks.redis_projection import bursts_key, customer_key, top_customers_key
 
 if TYPE_CHECKING:
     from stream.app.worker import ContactsWorker
@@ -69,6 +70,78 @@ def register_views(worker: ContactsWorker) -> None:
             return web.json({"error": "unknown customer"}, status=404)
         decoded = {_text(k): _text(v) for k, v in fields.items()}
         return web.json({"customer_id": customer_id, **decoded})
+
+    @app.page("/top")
+    async def top(web: View, request: Request) -> Response:
+        """Top repeat customers of a rolling window (from Redis) and top repeat reasons."""
+        if not _authorized(worker, request):
+            return _unauthorized(web)
+        window = request.query.get("window", worker.settings.window_names[-1])
+        if window not in worker.settings.window_names:
+            return web.json({"error": f"unknown window {window!r}"}, status=400)
+        limit = _limit(request)
+        prefix = worker.settings.redis_prefix
+        try:
+            ranked = cast(
+                list[tuple[bytes, float]],
+                await worker.redis.client.zrevrange(
+                    top_customers_key(prefix, window), 0, limit - 1, withscores=True
+                ),
+            )
+        except (RedisError, OSError):
+            return web.json({"error": "Redis unavailable"}, status=503)
+        reasons = [
+            {
+                **trend._asdict(),
+                "repeat_contact_rate": _number(trend.repeat_contact_rate),
+                "delta": None
+                if trend.previous_rate is None
+                else _number(trend.repeat_contact_rate - trend.previous_rate),
+            }
+            for trend in worker.top_reasons(limit)
+        ]
+        return web.json(
+            {
+                "window": window,
+                "customers": [
+                    {"customer_id": _text(member), "contacts": int(score)}
+                    for member, score in ranked
+                ],
+                "reasons": reasons,
+            }
+        )
+
+    @app.page("/bursts")
+    async def bursts(web: View, request: Request) -> Response:
+        """Customers with many contacts in a short time, newest first."""
+        if not _authorized(worker, request):
+            return _unauthorized(web)
+        try:
+            members = cast(
+                list[bytes],
+                await worker.redis.client.zrevrange(
+                    bursts_key(worker.settings.redis_prefix), 0, _limit(request) - 1
+                ),
+            )
+        except (RedisError, OSError):
+            return web.json({"error": "Redis unavailable"}, status=503)
+        return web.json({"bursts": [orjson.loads(_text(member)) for member in members]})
+
+
+def _authorized(worker: ContactsWorker, request: Request) -> bool:
+    token = worker.settings.api_token
+    return token is None or _bearer_matches(request, token.get_secret_value())
+
+
+def _unauthorized(web: View) -> Response:
+    return web.json({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _limit(request: Request, default: int = 10, most: int = 100) -> int:
+    try:
+        return max(1, min(int(request.query.get("limit", default)), most))
+    except ValueError:
+        return default
 
 
 def _bearer_matches(request: Request, token: str) -> bool:

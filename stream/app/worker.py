@@ -37,6 +37,8 @@ from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
 from stream.engine import EngineConfig, PeriodKind
+from stream.engine.drilldown import ReasonTrend, repeat_reasons
+from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
@@ -71,7 +73,13 @@ class ContactsWorker:
         self.table = self._make_table()
         ttl_s = max(settings.window_ms.values()) // 1000
         self.redis = RedisProjection(
-            settings.redis_url, settings.redis_prefix, ttl_s, self.engines.lookup, self.metrics
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.window_names,
+            ttl_s,
+            self.customer_view,
+            self.metrics,
+            settings.top_customers,
         )
         self.customer_base = CompactedTopicView(
             settings.customer_base_topic, decode_customer_base, client_options(settings)
@@ -289,6 +297,26 @@ class ContactsWorker:
         await asyncio.gather(*tasks)
 
     # -- reading ------------------------------------------------------------------------
+
+    def customer_view(self, customer_id: str) -> CustomerView | None:
+        found = self.engines.find(customer_id)
+        if found is None:
+            return None
+        engine, timeline = found
+        config = self.engines.config
+        return customer_view(
+            customer_id,
+            timeline,
+            engine.now_ms,
+            config.windows,
+            config.repeat_interval_ms,
+            (self.settings.burst_contacts, self.settings.burst_window_ms),
+        )
+
+    def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:
+        """Reasons customers come back for today, against yesterday (cluster-wide)."""
+        cluster = self.cluster_figures()
+        return repeat_reasons(cluster.get("day", {}), cluster.get("previous_day", {}), limit)
 
     def snapshot(self) -> FiguresSnapshot:
         base = dict(self.customer_base.latest)

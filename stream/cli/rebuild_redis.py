@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from stream.app.changelog import changelog_topic, read_timelines
 from stream.app.kafka_options import client_options
 from stream.cli.options import settings_options
-from stream.engine.lookup import customer_lookup
+from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
 from stream.sinks.redis_projection import RedisProjection
@@ -30,16 +30,20 @@ async def _rebuild(settings: Settings) -> int:
     now_ms = int(time.time() * 1000)
     windows, interval = settings.window_ms, settings.repeat_interval_ms
 
-    def lookup(customer_id: str) -> dict[str, str] | None:
-        return customer_lookup(timelines[customer_id], now_ms, windows, interval)
+    burst = (settings.burst_contacts, settings.burst_window_ms)
+
+    def view_of(customer_id: str) -> CustomerView:
+        return customer_view(customer_id, timelines[customer_id], now_ms, windows, interval, burst)
 
     ttl_s = max(windows.values()) // 1000
     projection = RedisProjection(
         settings.redis_url,
         settings.redis_prefix,
+        settings.window_names,
         ttl_s,
-        lookup,
+        view_of,
         PipelineMetrics(CollectorRegistry()),
+        settings.top_customers,
     )
     try:
         projection.mark(timelines)

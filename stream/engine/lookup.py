@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
+from stream.engine.drilldown import Burst, bursts_since
 from stream.engine.periods import Calendar
 from stream.engine.timeline import CustomerTimeline
 
@@ -33,3 +35,30 @@ def customer_lookup(
         fields["last_reason"] = reason
         fields["is_repeat"] = "1" if timeline.is_repeat(last, repeat_interval_ms) else "0"
     return fields
+
+
+# Bursts are kept (and so looked for) for a day.
+BURSTS_KEPT_MS = 86_400_000
+
+
+class CustomerView(NamedTuple):
+    """Everything Redis shows about one customer: the lookup hash and its recent bursts."""
+
+    fields: dict[str, str]
+    bursts: list[Burst]
+
+
+def customer_view(
+    customer_id: str,
+    timeline: CustomerTimeline,
+    now_ms: int,
+    windows: Mapping[str, int],
+    repeat_interval_ms: int,
+    burst: tuple[int, int],
+) -> CustomerView:
+    """``burst`` is (contacts, span_ms): how many contacts within how long make a burst."""
+    size, span_ms = burst
+    return CustomerView(
+        customer_lookup(timeline, now_ms, windows, repeat_interval_ms),
+        bursts_since(customer_id, timeline, size, span_ms, now_ms - BURSTS_KEPT_MS),
+    )

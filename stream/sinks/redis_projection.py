@@ -1,7 +1,8 @@
-"""Per-customer lookups in Redis (contract section 4), written in pipelined batches.
+"""Per-customer lookups in Redis (contract section 4), written in pipelined batches, with
+the drill-down beside them: top customers per rolling window and recent bursts.
 
 Redis is a projection, never the source of truth: the projection only remembers *which*
-customers changed and asks the engine for their current lookup when it writes. A Redis
+customers changed and asks the engine for their current view when it writes. A Redis
 outage therefore costs memory proportional to the customers touched, loses nothing, and
 heals itself when Redis answers again.
 """
@@ -11,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from stream.engine.drilldown import Burst
+from stream.engine.lookup import BURSTS_KEPT_MS, CustomerView
 from stream.engine.periods import Calendar
 from stream.metrics.pipeline import PipelineMetrics
 
 log = logging.getLogger(__name__)
 
-Lookup = Callable[[str], dict[str, str] | None]  # None: the customer has no state any more
+ViewOf = Callable[[str], CustomerView | None]  # None: the customer has no state any more
 BATCH = 2_000
 MAX_BACKOFF_S = 10.0
 _UTC = Calendar("UTC")
@@ -31,15 +35,49 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}customer:{customer_id}"
 
 
+def top_customers_key(prefix: str, window: str) -> str:
+    return f"{prefix}top:customers:{window}"
+
+
+def bursts_key(prefix: str) -> str:
+    return f"{prefix}bursts"
+
+
+def top_reasons_key(prefix: str) -> str:
+    return f"{prefix}top:reasons"
+
+
+def burst_json(burst: Burst) -> bytes:
+    return orjson.dumps(
+        {
+            "customer_id": burst.customer_id,
+            "contacts": burst.contacts,
+            "minutes": burst.span_ms / 60_000,
+            "at": _UTC.to_rfc3339_ms(burst.at_ms),
+            "channel": burst.channel,
+            "reason": burst.reason,
+        }
+    )
+
+
 class RedisProjection:
     def __init__(
-        self, url: str, prefix: str, ttl_seconds: int, lookup: Lookup, metrics: PipelineMetrics
+        self,
+        url: str,
+        prefix: str,
+        windows: Sequence[str],
+        ttl_seconds: int,
+        view_of: ViewOf,
+        metrics: PipelineMetrics,
+        top_size: int = 100,
     ) -> None:
         self.client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self.prefix = prefix
+        self.windows = tuple(windows)
         self.ttl_seconds = ttl_seconds
-        self.lookup = lookup
+        self.view_of = view_of
         self.metrics = metrics
+        self.top_size = top_size
         self.pending: set[str] = set()
         self.healthy = False
 
@@ -57,18 +95,54 @@ class RedisProjection:
                 raise
 
     async def _write(self, customer_ids: list[str]) -> None:
-        updated_at = _UTC.to_rfc3339_ms(int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        updated_at = _UTC.to_rfc3339_ms(now_ms)
         pipe = self.client.pipeline(transaction=False)
         for customer_id in customer_ids:
-            key = customer_key(self.prefix, customer_id)
-            fields = self.lookup(customer_id)
-            if fields is None:
-                pipe.delete(key)
-            else:
-                fields["updated_at"] = updated_at
-                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                pipe.expire(key, self.ttl_seconds)
+            view = self.view_of(customer_id)
+            self._write_customer(pipe, customer_id, view, updated_at)
+        self._trim(pipe, now_ms)
         await pipe.execute()
+
+    def _write_customer(
+        self,
+        pipe: aioredis.client.Pipeline,
+        customer_id: str,
+        view: CustomerView | None,
+        updated_at: str,
+    ) -> None:
+        key = customer_key(self.prefix, customer_id)
+        if view is None:
+            pipe.delete(key)
+            for window in self.windows:
+                pipe.zrem(top_customers_key(self.prefix, window), customer_id)
+            return
+        fields = view.fields
+        fields["updated_at"] = updated_at
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(key, self.ttl_seconds)
+        for window in self.windows:
+            top = top_customers_key(self.prefix, window)
+            contacts = int(fields[f"contacts_{window}"])
+            if contacts >= 2:  # a repeat customer in this window
+                pipe.zadd(top, {customer_id: contacts})
+            else:
+                pipe.zrem(top, customer_id)
+        if view.bursts:  # same burst, same member: adding it again is a no-op
+            pipe.zadd(
+                bursts_key(self.prefix), {burst_json(burst): burst.at_ms for burst in view.bursts}
+            )
+
+    def _trim(self, pipe: aioredis.client.Pipeline, now_ms: int) -> None:
+        """Keep the drill-down bounded: the top N per set, bursts of the last day."""
+        for window in self.windows:
+            top = top_customers_key(self.prefix, window)
+            pipe.zremrangebyrank(top, 0, -self.top_size - 1)
+            pipe.expire(top, self.ttl_seconds)
+        bursts = bursts_key(self.prefix)
+        pipe.zremrangebyscore(bursts, "-inf", now_ms - BURSTS_KEPT_MS)
+        pipe.zremrangebyrank(bursts, 0, -self.top_size - 1)
+        pipe.expire(bursts, BURSTS_KEPT_MS // 1000)
 
     async def run(self, interval_s: float = 0.2) -> None:
         """Flush forever; on failure count it, back off, keep the pending set, retry."""
