@@ -236,8 +236,8 @@ def windows_table(cluster: JSON, history: History, spark_width: int) -> Table:
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, expand=False)
     table.add_column("window", style="bold", no_wrap=True)
     table.add_column("RCR", justify="right", no_wrap=True)
-    table.add_column(f"RCR, last {spark_width}", no_wrap=True, style="cyan", min_width=spark_width)
-    table.add_column("repeat/cust.", justify="right", no_wrap=True)
+    table.add_column("RCR trend", no_wrap=True, style="cyan", min_width=spark_width)
+    table.add_column("rep/cust", justify="right", no_wrap=True)
     table.add_column("contact rate", justify="right", no_wrap=True)
     table.add_column("trend", no_wrap=True, style="magenta", min_width=spark_width)
     table.add_column("contacts", justify="right", no_wrap=True)
@@ -398,7 +398,8 @@ def footer(cluster: JSON) -> Text:
         f"SPIKE: {short} RCR > {SPIKE_RATIO:g} × {long} RCR with ≥ {SPIKE_MIN_CUSTOMERS} "
         f"customers in {short} (few: fewer customers) · vs prev day: today's RCR minus "
         f"yesterday's, in points (▲ red = worse) · freshness red after "
-        f"{STALE_AFTER_S / 60:g} min · reasons ranked by today's RCR · Ctrl-C quits",
+        f"{STALE_AFTER_S / 60:g} min · trends: last {HISTORY_SIZE} refreshes · reasons ranked "
+        "by today's RCR · Ctrl-C quits",
         style="dim",
     )
 
@@ -429,7 +430,7 @@ def side_by_side(renderables: Iterable[RenderableType], width: int) -> Renderabl
 
 def spark_width(width: int) -> int:
     """What the two sparkline columns get once the figures have their room."""
-    return max(8, min(HISTORY_SIZE, (width - 72) // 2))
+    return max(8, min(HISTORY_SIZE, (width - 64) // 2))
 
 
 def build(
