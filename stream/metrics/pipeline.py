@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from stream.engine import Outcome, RejectReason
+from stream.metrics.histogram import BatchHistogram
 
 # Event lag from a second to a month: live traffic, slow producers and backfills.
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
@@ -24,12 +25,10 @@ class PipelineMetrics:
             ["outcome", "reason"],
             registry=registry,
         )
-        self.event_lag = Histogram(
-            "rcr_event_lag_seconds",
-            "Wall clock minus event time at processing",
-            buckets=LAG_BUCKETS,
-            registry=registry,
+        self.event_lag = BatchHistogram(
+            "rcr_event_lag_seconds", "Wall clock minus event time at processing", LAG_BUCKETS
         )
+        registry.register(self.event_lag)
         self.batch_seconds = Histogram(
             "rcr_batch_processing_seconds",
             "Time per batch of events: validate, count, persist",
