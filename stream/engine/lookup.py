@@ -20,12 +20,15 @@ def customer_lookup(
     Values are strings, as Redis stores them. ``updated_at`` is the writer's to add.
     """
     fields: dict[str, str] = {}
+    contacts = timeline.contacts
     for name, length in windows.items():
-        contacts = repeats = 0
-        tally = timeline.tally(now_ms - length + 1, None, repeat_interval_ms).get(("all", "all"))
-        if tally:
-            contacts, repeats = tally
-        fields[f"contacts_{name}"] = str(contacts)
+        first = timeline.index_from(now_ms - length + 1)
+        repeats = sum(
+            1
+            for index in range(max(first, 1), len(contacts))
+            if contacts[index][0] - contacts[index - 1][0] <= repeat_interval_ms
+        )
+        fields[f"contacts_{name}"] = str(len(contacts) - first)
         fields[f"repeat_contacts_{name}"] = str(repeats)
     if timeline:
         last = len(timeline) - 1
