@@ -6,6 +6,7 @@ the pure functions of ``stream.top.render`` from what ``stream.top.client`` fetc
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -54,10 +55,9 @@ def top(
     )
     if once:
         sys.exit(print_once(client, interval))
-    try:
+    # Ctrl-C is how one leaves a live view: no traceback, exit status 0.
+    with contextlib.suppress(KeyboardInterrupt):
         watch(client, interval, Console())
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how one leaves a live view: no traceback, exit 0
 
 
 def print_once(client: WorkerClient, interval: float) -> int:

@@ -49,6 +49,7 @@ class CustomerView(NamedTuple):
 
     fields: dict[str, str]
     bursts: list[Burst]
+    contacts: int  # all the customer's retained contacts
 
 
 def customer_view(
@@ -64,4 +65,5 @@ def customer_view(
     return CustomerView(
         customer_lookup(timeline, now_ms, windows, repeat_interval_ms),
         bursts_since(customer_id, timeline, size, span_ms, now_ms - BURSTS_KEPT_MS),
+        len(timeline),
     )

@@ -121,13 +121,14 @@ class RedisProjection:
         fields["updated_at"] = updated_at
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, self.ttl_seconds)
-        for window in self.windows:
-            top = top_customers_key(self.prefix, window)
-            contacts = int(fields[f"contacts_{window}"])
-            if contacts >= 2:  # a repeat customer in this window
-                pipe.zadd(top, {customer_id: contacts})
-            else:
-                pipe.zrem(top, customer_id)
+        if view.contacts >= 2:  # with one contact ever, the customer is in no top set
+            for window in self.windows:
+                top = top_customers_key(self.prefix, window)
+                contacts = int(fields[f"contacts_{window}"])
+                if contacts >= 2:  # a repeat customer in this window
+                    pipe.zadd(top, {customer_id: contacts})
+                else:
+                    pipe.zrem(top, customer_id)
         if view.bursts:  # same burst, same member: adding it again is a no-op
             pipe.zadd(
                 bursts_key(self.prefix), {burst_json(burst): burst.at_ms for burst in view.bursts}

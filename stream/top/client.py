@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+
 from stream.top.model import (
     JSON,
     Drilldown,

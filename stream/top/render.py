@@ -40,7 +40,7 @@ LAG_WARN_RECORDS = 1_000
 DIMENSION_ROWS = 10  # per channel / reason table; the rest is counted in the caption
 SIDE_BY_SIDE_MIN_WIDTH = 110
 CURRENT, PREVIOUS = "day", "previous_day"
-NO_VALUE = "–"
+NO_VALUE = "\u2013"  # en dash: unknown (0/0, no base), unlike 0%
 
 
 # -- small pieces ---------------------------------------------------------------------------
@@ -113,10 +113,7 @@ def spike(short: JSON | None, long: JSON | None) -> Spike:
         return Spike("n/a", None)
     if count(short, "customers") < SPIKE_MIN_CUSTOMERS:
         return Spike("few", None)
-    if not baseline:
-        ratio = math.inf if now > 0 else None
-    else:
-        ratio = now / baseline
+    ratio = now / baseline if baseline else (math.inf if now > 0 else None)
     if ratio is not None and ratio > SPIKE_RATIO:
         return Spike("SPIKE", ratio)
     return Spike("ok", ratio)
@@ -159,7 +156,9 @@ def readiness_text(readiness: Readiness | None, health: Health | None) -> Text:
         if readiness.reasons:
             text.append(": " + "; ".join(readiness.reasons), style="red")
     if readiness.redis is not None:
-        text.append(f"  redis {readiness.redis}", style="green" if readiness.redis == "up" else "red")
+        text.append(
+            f"  redis {readiness.redis}", style="green" if readiness.redis == "up" else "red"
+        )
     return text
 
 
@@ -186,9 +185,9 @@ def dead_letters_text(health: Health | None) -> Text:
         return Text("dead letters ?", style="dim")
     total = health.dead_letters_total
     text = Text.assemble("dead letters ", (f"{total:,.0f}", "yellow" if total else "green"))
-    worst = sorted(
-        ((n, reason) for reason, n in health.dead_letters.items() if n), reverse=True
-    )[:3]
+    worst = sorted(((n, reason) for reason, n in health.dead_letters.items() if n), reverse=True)[
+        :3
+    ]
     if worst:
         text.append(" (" + ", ".join(f"{reason} {n:,.0f}" for n, reason in worst) + ")")
     return text
@@ -204,7 +203,7 @@ def headline_spike(cluster: JSON) -> Text:
     text = Text(f"RCR {short} {percent(rate(cluster.get(short)))} vs {long} ")
     text.append(f"{percent(rate(cluster.get(long)))}")
     if result.ratio is not None:
-        text.append(" (×∞)" if math.isinf(result.ratio) else f" (×{result.ratio:.2f})")
+        text.append(" (from 0)" if math.isinf(result.ratio) else f" ({result.ratio:.2f}x)")
     text.append(": ")
     return text + spike_text(result)
 
@@ -233,7 +232,7 @@ def _clock(epoch_s: float) -> str:
 
 def windows_table(cluster: JSON, history: History, spark_width: int) -> Table:
     """Every window's RCR and contact rate with their sparklines and the counts behind them."""
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, expand=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("window", style="bold", no_wrap=True)
     table.add_column("RCR", justify="right", no_wrap=True)
     table.add_column("RCR trend", no_wrap=True, style="cyan", min_width=spark_width)
@@ -280,8 +279,10 @@ def dimension_rows(cluster: JSON, key: str, ranked: bool) -> list[str]:
 def dimension_table(cluster: JSON, key: str, title: str, ranked: bool = False) -> Table:
     """Per channel or reason: RCR now, spike status, today against the previous day."""
     rolling = rolling_windows(cluster)
-    short, long = (rolling + [None, None])[:2]
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    short, long = [*rolling, None, None][:2]
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     table.add_column(key.removeprefix("by_"), no_wrap=True, max_width=14, overflow="ellipsis")
     table.add_column(short or NO_VALUE, justify="right", no_wrap=True)
     table.add_column(long or NO_VALUE, justify="right", no_wrap=True)
@@ -319,7 +320,9 @@ def top_customers_table(top: Drilldown) -> RenderableType:
     if top.rows is None:
         return _note_table(title, top.note)
     has_repeats = any("repeat_contacts" in row for row in top.rows)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     table.add_column("customer", no_wrap=True, max_width=24, overflow="ellipsis")
     if has_repeats:
         table.add_column("repeats", justify="right")
@@ -340,7 +343,9 @@ def bursts_table(bursts: Drilldown, now: float) -> RenderableType:
     title = "Bursts"
     if bursts.rows is None:
         return _note_table(title, bursts.note)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     table.add_column("customer", no_wrap=True, max_width=20, overflow="ellipsis")
     table.add_column("contacts", justify="right")
     table.add_column("within", justify="right", no_wrap=True)
@@ -395,7 +400,7 @@ def footer(cluster: JSON) -> Text:
     rolling = rolling_windows(cluster)
     short, long = (rolling[0], rolling[1]) if len(rolling) >= 2 else ("1h", "24h")
     return Text(
-        f"SPIKE: {short} RCR > {SPIKE_RATIO:g} × {long} RCR with ≥ {SPIKE_MIN_CUSTOMERS} "
+        f"SPIKE: {short} RCR > {SPIKE_RATIO:g}x {long} RCR with ≥ {SPIKE_MIN_CUSTOMERS} "
         f"customers in {short} (few: fewer customers) · vs prev day: today's RCR minus "
         f"yesterday's, in points (▲ red = worse) · freshness red after "
         f"{STALE_AFTER_S / 60:g} min · trends: last {HISTORY_SIZE} refreshes · reasons ranked "
@@ -430,7 +435,7 @@ def side_by_side(renderables: Iterable[RenderableType], width: int) -> Renderabl
 
 def spark_width(width: int) -> int:
     """What the two sparkline columns get once the figures have their room."""
-    return max(8, min(HISTORY_SIZE, (width - 64) // 2))
+    return max(3, min(HISTORY_SIZE, (width - 72) // 2))
 
 
 def build(
@@ -459,7 +464,15 @@ def build(
     if shown:
         parts.append(side_by_side(shown, width))
     parts.append(footer(cluster))
-    return Group(*parts)
+    return Group(*_spaced(parts))
+
+
+def _spaced(parts: list[RenderableType]) -> Iterable[RenderableType]:
+    """A blank line between sections: tables without edges otherwise run into each other."""
+    for index, part in enumerate(parts):
+        if index > 1:
+            yield Text("")
+        yield part
 
 
 @dataclass
