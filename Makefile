@@ -46,6 +46,11 @@ lint: install
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy stream
 
+# The kill test, many times over: SOAK_ROUNDS kills per run.
+SOAK_ROUNDS ?= 10
+soak: install
+	RCR_KILL_ROUNDS=$(SOAK_ROUNDS) $(PY) -m pytest -q tests/integration/test_worker.py -k killed
+
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
