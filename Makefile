@@ -3,9 +3,10 @@ SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_STAMP := $(VENV)/.apt-installed
-# Debian packages the tests use: a real Redis and a real Prometheus (with promtool).
-APT_PACKAGES := redis-server prometheus
+APT_STAMP := $(VENV)/.apt-installed-v2
+# Debian packages the tests use: a real Redis, a real Prometheus (with promtool), and tmux
+# (a real terminal for `rcr top`).
+APT_PACKAGES := redis-server prometheus tmux
 LINT_PATHS := $(wildcard stream tests bench deploy)
 
 .PHONY: install system-deps run test test-fast lint bench bench-quick soak generate clean
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 # apt-get only when something is missing and we are root; otherwise say what is missing.
 system-deps: $(APT_STAMP)
 $(APT_STAMP):
-	@missing=""; for b in redis-server prometheus promtool; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in redis-server prometheus promtool tmux; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$(APT_PACKAGES)"; \

@@ -21,9 +21,10 @@ def _register() -> None:
     from stream.cli.rebuild_redis import rebuild_redis
     from stream.cli.replay import replay
     from stream.cli.simulate import simulate
+    from stream.cli.top import top
     from stream.cli.worker import worker
 
-    for command in (worker, dev, simulate, replay, compute, lookup, rebuild_redis):
+    for command in (worker, dev, simulate, replay, compute, lookup, top, rebuild_redis):
         main.add_command(command)
 
 

@@ -33,7 +33,11 @@ from stream.top.render import Dashboard
 @click.option("--once", is_flag=True, help="Print one frame and exit (1 if unreachable).")
 @click.option("--top-window", default="7d", show_default=True, help="Window of /top.")
 @click.option(
-    "--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="Rows of /top."
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Rows of /top and /bursts.",
 )
 @settings_options
 def top(

@@ -321,7 +321,12 @@ def top_customers_table(top: Drilldown) -> RenderableType:
         return _note_table(title, top.note)
     has_repeats = any("repeat_contacts" in row for row in top.rows)
     table = Table(
-        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        min_width=len(title),  # a title wider than the table would wrap
     )
     table.add_column("customer", no_wrap=True, max_width=24, overflow="ellipsis")
     if has_repeats:
