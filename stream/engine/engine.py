@@ -10,6 +10,7 @@ timelines alone (``rebuild``), which is what a worker does after taking over par
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -183,7 +184,8 @@ class Engine:
         self._move_now(timestamp)
         if timestamp < self.retention_start_ms:
             return Rejection(RejectReason.TOO_LATE, "older than the state retention")
-        customer_id = event.customer_id
+        # One string object per customer, shared by the table key and the expiry index.
+        customer_id = sys.intern(event.customer_id)
         timeline = self.customers.get(customer_id)
         if timeline is None:
             timeline = self.customers[customer_id] = CustomerTimeline()
@@ -248,10 +250,13 @@ class Engine:
             if not timeline:
                 emptied.append(customer_id)
                 continue
-            for timestamp, _, channel, reason in timeline.contacts:
+            # Restored contacts share the label strings, as ingested ones do.
+            timeline.contacts = [
+                (timestamp, contact_id, self.channels.remember(ch), self.reasons.remember(rs))
+                for timestamp, contact_id, ch, rs in timeline.contacts
+            ]
+            for timestamp, *_ in timeline.contacts:
                 self.expiry.add(timestamp, customer_id)
-                self.channels.remember(channel)
-                self.reasons.remember(reason)
             for window in self.windows():
                 tally = timeline.tally(window.start_ms, window.end_ms, interval)
                 if tally:

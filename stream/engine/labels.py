@@ -18,17 +18,21 @@ class LabelFolder:
 
     def __init__(self, limit: int, preset: Iterable[str] = ()) -> None:
         self.limit = limit
-        self.admitted: set[str] = set(preset)
+        # value -> the one string object every contact with that value shares: a decoded
+        # event brings a fresh copy, and millions of copies of "chat" add up.
+        self.admitted: dict[str, str] = {value: value for value in preset}
 
     def fold(self, value: str) -> str:
-        if value in self.admitted:
-            return value
+        canonical = self.admitted.get(value)
+        if canonical is not None:
+            return canonical
         if len(self.admitted) < self.limit:
-            self.admitted.add(value)
+            self.admitted[value] = value
             return value
         return OTHER
 
-    def remember(self, value: str) -> None:
+    def remember(self, value: str) -> str:
         """A value found in restored state keeps its series, even beyond the limit."""
-        if value != OTHER:
-            self.admitted.add(value)
+        if value == OTHER:
+            return OTHER
+        return self.admitted.setdefault(value, value)
