@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,9 +167,19 @@ def _announce(settings: Settings, base: str) -> None:
         f"  ready     {base}/readyz",
     ]
     if sample:
-        lines.append(f"  lookup    rcr lookup {sample}   (or {base}/customers/{sample})")
+        lines.append(f"  lookup    {_rcr()} lookup {sample}   (or {base}/customers/{sample})")
+    lines.append(f"  live      {_rcr()} top")
     lines += ["Ctrl-C stops everything this command started.", ""]
     click.echo("\n".join(lines))
+
+
+def _rcr() -> str:
+    """How to call ``rcr`` from this shell: ``make run`` does not put the venv on PATH."""
+    beside_python = os.path.join(os.path.dirname(sys.executable), "rcr")
+    on_path = shutil.which("rcr")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(beside_python):
+        return "rcr"
+    return os.path.relpath(beside_python) if os.path.exists(beside_python) else "rcr"
 
 
 def _sample_customer(settings: Settings) -> str | None:

@@ -117,7 +117,7 @@ def test_rcr_dev_starts_everything_and_ctrl_c_stops_it(tmp_path):
             time.sleep(0.5)
         text = (tmp_path / "dev.log").read_text()
         assert f"http://localhost:{web_port}/metrics" in text
-        assert "rcr lookup " in text  # a real customer, from simulated traffic
+        assert "rcr lookup c" in text  # a real customer, from simulated traffic
         os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         assert dev.wait(60) == 0
     finally:
