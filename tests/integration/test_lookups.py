@@ -149,3 +149,22 @@ def redis_errors(worker: WorkerProcess) -> float:
 
 def worker_redis_up(worker: WorkerProcess) -> bool:
     return worker.metrics().get(("rcr_redis_up", ()), 0.0) == 1.0
+
+
+def test_a_password_protected_redis(broker, start_service, tmp_path):
+    protected = start_service(lambda: EmbeddedRedis(password="redis-secret").start())
+    stack = Stack(broker.url, protected.url, tmp_path)  # redis://:redis-secret@host:port/0
+    worker = stack.start_worker()
+    try:
+        worker.wait_ready()
+        records = contact_records(100, seed=13, now_ms=safe_now_ms())
+        produce(broker.bootstrap, stack.topic, records)
+        client = redis.Redis.from_url(protected.url, decode_responses=True)
+        eventually(lambda: "cust-1" in lookups(client, stack))
+        anonymous = redis.Redis(host=protected.host, port=protected.port)
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.get("x")
+        assert "redis-secret" not in worker.log.read_text(errors="replace")
+    finally:
+        worker.kill()
+        protected.stop()
