@@ -32,11 +32,13 @@ class Health:
         self.recovered = False
         self.broker_up = False
         self._bootstrapped = False
+        # Problems found on the cluster that make every figure wrong until fixed.
+        self.misconfigured: list[str] = []
 
     @property
     def reasons(self) -> list[str]:
         """Why the worker is not ready; empty when it is."""
-        reasons = []
+        reasons = list(self.misconfigured)
         if not self.recovered:
             reasons.append("recovering: partitions not yet assigned and rebuilt")
         if not self.broker_up:
@@ -57,6 +59,24 @@ class Health:
                 await asyncio.sleep(PROBE_INTERVAL_S)
         finally:
             await client.close()
+
+    async def check_partitions(self, topic: str, expected: int, setting: str) -> None:
+        """Routing counts on ``expected`` partitions: a topic with another count would send
+        every customer to the wrong partition, so the worker refuses to look ready."""
+        client = AIOKafkaClient(**self.client_options)
+        try:
+            await client.bootstrap()
+            await client.fetch_all_metadata()
+            actual = client.cluster.partitions_for_topic(topic)
+        except (KafkaError, OSError) as exc:
+            log.warning("could not check the partitions of %s: %s", topic, exc)
+            return
+        finally:
+            await client.close()
+        if actual is not None and len(actual) != expected:
+            problem = f"topic {topic} has {len(actual)} partitions but {setting}={expected}"
+            log.error("%s: set %s to the topic's partition count", problem, setting)
+            self.misconfigured.append(problem)
 
     async def _probe(self, client: AIOKafkaClient) -> bool:
         try:

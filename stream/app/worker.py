@@ -290,6 +290,9 @@ class ContactsWorker:
         _quiet_client_loggers(self.settings.log_level)
         for topic in (self.contacts_topic, self.dlq_topic, self.figures_topic, self.base_topic):
             await topic.maybe_declare()
+        await self.health.check_partitions(
+            self.settings.topic, self.settings.topic_partitions, "RCR_TOPIC_PARTITIONS"
+        )
         tasks = [
             self.redis.run(),
             self.customer_base.run(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import orjson
 import pytest
 
 from stream.embedded import EmbeddedBroker, free_port, is_listening
+from tests.integration.test_embedded import create_topic
 from tests.integration.test_worker import (
     cluster_figures,
     difference,
@@ -125,3 +127,22 @@ def test_rcr_dev_starts_everything_and_ctrl_c_stops_it(tmp_path):
             os.killpg(dev.pid, signal.SIGKILL)
     for port in (broker_port, redis_port, web_port):
         assert not is_listening("127.0.0.1", port), f"port {port} still open after Ctrl-C"
+
+
+def test_a_contacts_topic_with_another_partition_count_is_reported(broker, redis_server, tmp_path):
+    stack = Stack(broker.url, redis_server.url, tmp_path)
+    asyncio.run(create_topic(broker.bootstrap, stack.topic, partitions=2))
+    worker = stack.start_worker()  # RCR_TOPIC_PARTITIONS defaults to 4
+    try:
+
+        def reasons() -> list[str]:
+            try:
+                return readyz(worker)[1]["reasons"]
+            except OSError:
+                return []
+
+        eventually(lambda: any("RCR_TOPIC_PARTITIONS=4" in r for r in reasons()), timeout=60)
+        assert readyz(worker)[0] == 503
+        assert "has 2 partitions" in " ".join(reasons())
+    finally:
+        worker.kill()
