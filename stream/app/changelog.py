@@ -1,11 +1,15 @@
-"""Read the customers table straight from its changelog, without a worker.
+"""Read the customers table straight from its changelog, in bulk.
 
-For ``rcr rebuild-redis``: the changelog is the table, so the latest record per customer is
-its timeline (a tombstone: none). Read up to each partition's fetched high-water mark.
+The changelog is the table: the latest record per customer is its timeline (a tombstone:
+none). A plain consumer reads it at full fetch speed up to each partition's fetched
+high-water mark; the worker loads its partitions this way (`state.BulkLoadedStore`) and
+``rcr rebuild-redis`` reads the whole topic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,39 +22,67 @@ def changelog_topic(app_id: str) -> str:
     return f"{app_id}-customers-changelog"
 
 
-async def read_timelines(topic: str, client_options: dict[str, Any]) -> dict[str, CustomerTimeline]:
+@dataclass
+class Changelog:
+    timelines: dict[str, CustomerTimeline] = field(default_factory=dict)
+    partition_of: dict[str, int] = field(default_factory=dict)
+    # Offset of the last record read per partition (-1: none): Faust's "persisted offset".
+    last_offsets: dict[int, int] = field(default_factory=dict)
+
+
+async def read_changelog(
+    topic: str, client_options: dict[str, Any], partitions: Iterable[int] | None = None
+) -> Changelog:
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
     await consumer.start()
     try:
-        numbers = consumer.partitions_for_topic(topic) or set()
-        if not numbers:
+        if partitions is None:
             await consumer.topics()
-            numbers = consumer.partitions_for_topic(topic) or set()
-        partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
-        if not partitions:
-            return {}
-        listed = await consumer.end_offsets(partitions)
-        ends = await fetched_highwaters(client_options, listed)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        timelines: dict[str, CustomerTimeline] = {}
-        pending = {tp for tp in partitions if ends[tp] > 0}
+            partitions = consumer.partitions_for_topic(topic) or set()
+        wanted = [TopicPartition(topic, n) for n in sorted(partitions)]
+        changelog = Changelog(last_offsets={tp.partition: -1 for tp in wanted})
+        if not wanted:
+            return changelog
+        ends = await fetched_highwaters(client_options, await consumer.end_offsets(wanted))
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        pending = {tp for tp in wanted if ends[tp] > 0}
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
             for records in batches.values():
                 for record in records:
-                    _apply(timelines, record.key, record.value)
+                    _apply(changelog, record.partition, record.key, record.value)
             pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return timelines
+        for tp in wanted:
+            changelog.last_offsets[tp.partition] = ends[tp] - 1
+        return changelog
     finally:
         await consumer.stop()
 
 
-def _apply(timelines: dict[str, CustomerTimeline], key: bytes | None, value: bytes | None) -> None:
+def _apply(changelog: Changelog, partition: int, key: bytes | None, value: bytes | None) -> None:
     if key is None:
         return
     customer_id = key.decode()
     if value is None:
-        timelines.pop(customer_id, None)
+        changelog.timelines.pop(customer_id, None)
+        changelog.partition_of.pop(customer_id, None)
     else:
-        timelines[customer_id] = CustomerTimeline.from_bytes(value)
+        changelog.timelines[customer_id] = CustomerTimeline.from_bytes(value)
+        changelog.partition_of[customer_id] = partition
+
+
+async def last_offsets(
+    topic: str, client_options: dict[str, Any], partitions: Iterable[int]
+) -> dict[int, int]:
+    """Offset of the last record of each partition (-1: none), confirmed by a fetch."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
+    await consumer.start()
+    try:
+        wanted = [TopicPartition(topic, n) for n in sorted(partitions)]
+        if not wanted:
+            return {}
+        ends = await fetched_highwaters(client_options, await consumer.end_offsets(wanted))
+        return {tp.partition: ends[tp] - 1 for tp in wanted}
+    finally:
+        await consumer.stop()

@@ -153,6 +153,7 @@ class ContactsWorker:
             default=None,
             partitions=self.settings.topic_partitions,
             beacon=self.app.tables.beacon,
+            client_options=client_options(self.settings),
             help="per-customer contact timelines",
         )
         self.app.tables.add(table)

@@ -8,7 +8,7 @@ import time
 import click
 from prometheus_client import CollectorRegistry
 
-from stream.app.changelog import changelog_topic, read_timelines
+from stream.app.changelog import changelog_topic, read_changelog
 from stream.app.kafka_options import client_options
 from stream.cli.options import settings_options
 from stream.engine.lookup import CustomerView, customer_view
@@ -26,7 +26,8 @@ def rebuild_redis(settings: Settings) -> None:
 
 
 async def _rebuild(settings: Settings) -> int:
-    timelines = await read_timelines(changelog_topic(settings.app_id), client_options(settings))
+    changelog = await read_changelog(changelog_topic(settings.app_id), client_options(settings))
+    timelines = changelog.timelines
     now_ms = int(time.time() * 1000)
     windows, interval = settings.window_ms, settings.repeat_interval_ms
 
