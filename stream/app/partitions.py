@@ -24,11 +24,9 @@ class PartitionEngines:
     def __iter__(self) -> Iterator[tuple[int, Engine]]:
         return iter(sorted(self.engines.items()))
 
-    def engine(self, partition: int) -> Engine:
-        engine = self.engines.get(partition)
-        if engine is None:
-            engine = self.engines[partition] = Engine(self.config, now_ms=self.clock_ms)
-        return engine
+    def engine(self, partition: int) -> Engine | None:
+        """The partition's engine; None when the partition is not (or no longer) ours."""
+        return self.engines.get(partition)
 
     def restore(self, partition: int, timelines: Mapping[str, CustomerTimeline]) -> Engine:
         """Replace a partition's engine by one rebuilt from its stored timelines."""

@@ -36,6 +36,9 @@ class BatchResult:
     # Valid contacts on another partition than their customer's: they must be re-keyed first.
     misrouted: list[tuple[str, Record]] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Records of partitions revoked while their batch was buffered: not ours to count. Their
+    # offsets are not committed by us, so the partition's new owner processes them.
+    not_ours: int = 0
     lags_s: list[float] = field(default_factory=list)
 
 
@@ -61,6 +64,9 @@ class ContactProcessor:
         result = BatchResult()
         self.engines.advance(wall_ms)
         for record in records:
+            if self.engines.engine(record.partition) is None:
+                result.not_ours += 1
+                continue
             decoded = decode_contact(record.value, self.max_record_bytes)
             if isinstance(decoded, Rejection):
                 self._reject(result, record, decoded)
@@ -73,7 +79,9 @@ class ContactProcessor:
     def _ingest(
         self, result: BatchResult, record: Record, event: ContactEvent, wall_ms: int
     ) -> None:
-        outcome = self.engines.engine(record.partition).ingest(event)
+        engine = self.engines.engine(record.partition)
+        assert engine is not None  # checked in process()
+        outcome = engine.ingest(event)
         if isinstance(outcome, Rejection):
             self._reject(result, record, outcome)
             return

@@ -1,0 +1,47 @@
+"""The per-batch path without Faust: routing, dead letters, and partitions no longer ours."""
+
+from __future__ import annotations
+
+import orjson
+
+from stream.app.partitions import PartitionEngines
+from stream.app.processing import ContactProcessor, Record
+from stream.engine import EngineConfig
+
+NOW = 1_700_000_000_000
+
+
+def processor(owned: set[int]) -> ContactProcessor:
+    engines = PartitionEngines(EngineConfig(), NOW)
+    for partition in owned:
+        engines.restore(partition, {})
+    return ContactProcessor(engines, 65_536, partition_of=lambda customer: int(customer[-1]))
+
+
+def record(partition: int, customer: str, contact: str = "k1", offset: int = 0) -> Record:
+    value = orjson.dumps({"contact_id": contact, "customer_id": customer, "timestamp": NOW})
+    return Record(partition, offset, customer.encode(), value)
+
+
+def test_contacts_are_counted_on_their_customers_partition_only():
+    result = processor({0, 1}).process([record(0, "c0"), record(0, "c1"), record(1, "c1")], NOW)
+    assert result.outcomes == {("accepted", ""): 2}
+    assert [customer for customer, _ in result.misrouted] == ["c1"]
+
+
+def test_records_of_a_revoked_partition_are_left_to_its_new_owner():
+    # A batch buffered before a rebalance can still hold them: counting them in a fresh
+    # engine would overwrite the customer's stored timeline with a partial one.
+    result = processor({0}).process([record(3, "c3"), record(3, "c3", "k2"), record(0, "c0")], NOW)
+    assert result.not_ours == 2
+    assert result.outcomes == {("accepted", ""): 1}
+    assert not result.dead_letters and not result.misrouted
+
+
+def test_bad_records_become_dead_letters_with_their_reason():
+    bad = Record(0, 7, b"c0", b"{nope")
+    result = processor({0}).process([bad], NOW)
+    assert [(letter.record, letter.reason) for letter in result.dead_letters] == [
+        (bad, "invalid_json")
+    ]
+    assert result.outcomes == {("rejected", "invalid_json"): 1}
