@@ -96,7 +96,8 @@ class ContactsWorker:
             *(kind.value for kind in PeriodKind),
             *(f"previous_{kind.value}" for kind in PeriodKind),
         )
-        self._processed_offsets: dict[int, int] = {}
+        # Next offset to process per (topic, partition), for the consumer-lag gauge.
+        self._next_offsets: dict[tuple[str, int], int] = {}
         self.registry.register(FiguresCollector(self.snapshot))
         setup_prometheus_sensors(
             self.app, pattern="/metrics", registry=self.registry, name_prefix="faust"
@@ -193,7 +194,10 @@ class ContactsWorker:
         ]
         result = self.processor.process(records, wall_ms())
         await self._forward(result)
-        self._count(result, records)
+        self._count(result)
+        for event in events:
+            message = event.message
+            self._next_offsets[(message.topic, message.partition)] = message.offset + 1
         self._persist_changes()
 
     async def _forward(self, result: BatchResult) -> None:
@@ -216,16 +220,13 @@ class ContactsWorker:
                 ],
             )
 
-    def _count(self, result: BatchResult, records: list[Record]) -> None:
+    def _count(self, result: BatchResult) -> None:
         for (outcome, reason), count in result.outcomes.items():
             self.metrics.events.labels(outcome, reason).inc(count)
         self.metrics.event_lag.observe_many(result.lags_s)
         newest = self.engines.newest_event_ms
         if newest is not None:
             self.metrics.last_event.set(newest / 1000)
-        for record in records:
-            if record.offset > self._processed_offsets.get(record.partition, -1):
-                self._processed_offsets[record.partition] = record.offset
 
     def _persist_changes(self) -> None:
         """Changed timelines to the table (one changelog record per customer per batch),
@@ -254,18 +255,17 @@ class ContactsWorker:
                 self._published[partition] = encoded
 
     def _update_consumer_lag(self) -> None:
+        """Records behind the end, per partition of both topics the agent consumes."""
         consumer = self.app.consumer
+        consumed = {self.settings.topic, self.rekeyed_topic.get_topic_name()}
         for tp in consumer.assignment():
-            if tp.topic not in (self.settings.topic, self.rekeyed_topic.get_topic_name()):
-                continue
+            next_offset = self._next_offsets.get((tp.topic, tp.partition))
+            if tp.topic not in consumed or next_offset is None:
+                continue  # nothing consumed there yet: the lag is not known
             highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            done = self._processed_offsets.get(tp.partition, -1) + 1
-            if tp.topic == self.settings.topic:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, highwater - done)
-                )
+            if highwater is not None:
+                lag = max(0, highwater - next_offset)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     # -- rebalancing --------------------------------------------------------------------
 
