@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.cli import main
+from tests.datasets import twcs
 from tests.reference import Contact, figures_in, period_label, period_range
 
-TWCS = Path(__file__).parents[2] / "shared" / "datasets" / "twcs-excerpt" / "twcs-excerpt.csv"
 WEEK_MS = 7 * 86_400_000
 
 
@@ -62,10 +62,8 @@ def without_bounds(rows: list[dict]) -> list[dict]:
 
 def twcs_documents() -> list[dict]:
     """The TWCS excerpt in the contract's schema (a few broken CSV rows are skipped)."""
-    if not TWCS.exists():
-        pytest.fail(f"dataset missing: {TWCS}")
     documents = []
-    with TWCS.open(newline="") as handle:
+    with twcs().open(newline="") as handle:
         for row in csv.DictReader(handle):
             if not row["created_at"]:
                 continue

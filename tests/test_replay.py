@@ -27,20 +27,8 @@ from stream.replay import (
     send_records,
     shift_to_now_ms,
 )
-
-TWCS = Path("/work/shared/datasets/twcs-excerpt/twcs-excerpt.csv")
-TWCS_TIME = "%a %b %d %H:%M:%S %z %Y"
-TWCS_ARGS = [
-    "--map",
-    "customer_id=author_id,timestamp=created_at,contact_id=tweet_id",
-    "--where",
-    "inbound=True",
-    "--set",
-    "channel=social",
-    "--time-format",
-    TWCS_TIME,
-]
-twcs = pytest.mark.skipif(not TWCS.exists(), reason="TWCS excerpt not present")
+from tests.datasets import TWCS, TWCS_TIME
+from tests.datasets import TWCS_REPLAY_ARGS as TWCS_ARGS
 
 
 def twcs_spec() -> RowSpec:
@@ -52,7 +40,6 @@ def twcs_spec() -> RowSpec:
     )
 
 
-@twcs
 def test_twcs_excerpt_inbound_rows_become_contract_events() -> None:
     loaded = load([TWCS], twcs_spec())
     assert loaded.rows == 5_000
@@ -75,7 +62,6 @@ def test_twcs_excerpt_inbound_rows_become_contract_events() -> None:
         assert record.key == record.event["customer_id"]
 
 
-@twcs
 def test_twcs_command_line_dry_run() -> None:
     result = CliRunner().invoke(replay, [str(TWCS), *TWCS_ARGS, "--dry-run"])
     assert result.exit_code == 0, result.output
@@ -83,7 +69,6 @@ def test_twcs_command_line_dry_run() -> None:
     assert "would send 2778 events for 1443 customers" in result.output
 
 
-@twcs
 def test_twcs_without_time_format_reports_bad_timestamps_with_row_numbers() -> None:
     args = ["--map", "customer_id=author_id,timestamp=created_at,contact_id=tweet_id"]
     result = CliRunner().invoke(replay, [str(TWCS), *args, "--dry-run"])

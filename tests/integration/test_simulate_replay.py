@@ -20,10 +20,9 @@ from stream.cli.simulate import simulate
 from stream.embedded import EmbeddedBroker
 from stream.simulate import SimConfig, generate
 from stream.simulate.runner import run_simulation
+from tests.datasets import TWCS, TWCS_REPLAY_ARGS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-TWCS = Path("/work/shared/datasets/twcs-excerpt/twcs-excerpt.csv")
 
 
 def unique(prefix: str) -> str:
@@ -148,7 +147,6 @@ def test_simulate_command_prints_a_summary(broker: EmbeddedBroker) -> None:
     assert len(asyncio.run(consume(broker.bootstrap, topic, sent))) == sent
 
 
-@pytest.mark.skipif(not TWCS.exists(), reason="TWCS excerpt not present")
 def test_replay_twcs_excerpt_with_one_command_line(broker: EmbeddedBroker) -> None:
     topic = unique("twcs")
     args = [
@@ -157,14 +155,7 @@ def test_replay_twcs_excerpt_with_one_command_line(broker: EmbeddedBroker) -> No
         broker.url,
         "--topic",
         topic,
-        "--map",
-        "customer_id=author_id,timestamp=created_at,contact_id=tweet_id",
-        "--where",
-        "inbound=True",
-        "--set",
-        "channel=social",
-        "--time-format",
-        "%a %b %d %H:%M:%S %z %Y",
+        *TWCS_REPLAY_ARGS,
     ]
     result = CliRunner().invoke(replay, args)
     assert result.exit_code == 0, result.output
