@@ -257,13 +257,22 @@ class Engine:
             ]
             for timestamp, *_ in timeline.contacts:
                 self.expiry.add(timestamp, customer_id)
-            for window in self.windows():
-                tally = timeline.tally(window.start_ms, window.end_ms, interval)
-                if tally:
-                    window.figures.apply(tally, +1)
+            self._add_to_windows(timeline, interval)
         for customer_id in emptied:
             del self.customers[customer_id]
             self.changed.add(customer_id)
+
+    def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
+        # Windows often hold the same contacts of one customer (all of them, typically):
+        # one tally per distinct index range serves them all.
+        tallies: dict[tuple[int, int], dict[Label, list[int]]] = {}
+        for window in self.windows():
+            first, stop = timeline.indices(window.start_ms, window.end_ms)
+            if first < stop:
+                tally = tallies.get((first, stop))
+                if tally is None:
+                    tally = tallies[(first, stop)] = timeline.tally_indices(first, stop, interval)
+                window.figures.apply(tally, +1)
 
     def take_changed(self) -> set[str]:
         """Customers changed since the last call: what the table and Redis must write."""

@@ -99,9 +99,18 @@ class CustomerTimeline:
         before ``start``: it still makes the contact a repeat. ``(ts,)`` sorts before every
         contact at ``ts``, which makes it the bisect key for "from ts on".
         """
+        return self.tally_indices(*self.indices(start_ms, end_ms), repeat_interval_ms)
+
+    def indices(self, start_ms: int, end_ms: int | None) -> tuple[int, int]:
+        """``[first, stop)``: the index range of the contacts in ``[start, end)``."""
+        stop = len(self.contacts) if end_ms is None else self.index_from(end_ms)
+        return self.index_from(start_ms), stop
+
+    def tally_indices(
+        self, first: int, stop: int, repeat_interval_ms: int
+    ) -> dict[Label, list[int]]:
+        """``tally`` of the contacts at indices ``[first, stop)``."""
         contacts = self.contacts
-        first = bisect_left(contacts, (start_ms,))
-        stop = len(contacts) if end_ms is None else bisect_left(contacts, (end_ms,))
         previous = contacts[first - 1][0] if first else None
         counts: dict[Label, list[int]] = {}
         for index in range(first, stop):
