@@ -43,7 +43,7 @@ async def read_changelog(
         changelog = Changelog(last_offsets={tp.partition: -1 for tp in wanted})
         if not wanted:
             return changelog
-        ends = await fetched_highwaters(client_options, await consumer.end_offsets(wanted))
+        ends = await _fetched_ends(consumer, client_options, wanted)
         consumer.assign(wanted)
         await consumer.seek_to_beginning(*wanted)
         pending = {tp for tp in wanted if ends[tp] > 0}
@@ -82,7 +82,14 @@ async def last_offsets(
         wanted = [TopicPartition(topic, n) for n in sorted(partitions)]
         if not wanted:
             return {}
-        ends = await fetched_highwaters(client_options, await consumer.end_offsets(wanted))
+        ends = await _fetched_ends(consumer, client_options, wanted)
         return {tp.partition: ends[tp] - 1 for tp in wanted}
     finally:
         await consumer.stop()
+
+
+async def _fetched_ends(
+    consumer: AIOKafkaConsumer, client_options: dict[str, Any], wanted: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """End offsets as listed, confirmed by a fetch (see ``recovery``)."""
+    return await fetched_highwaters(client_options, await consumer.end_offsets(wanted))

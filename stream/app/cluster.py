@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from stream.app.partitions import WindowFigures, sum_figures
+from stream.app.partitions import WindowFigures
 from stream.engine import Figures
 
 
@@ -40,7 +40,3 @@ def decode_partition_figures(
     except (orjson.JSONDecodeError, TypeError, IndexError, AttributeError):
         return None
     return key.decode(errors="replace"), figures
-
-
-def cluster_figures(latest_per_partition: dict[str, WindowFigures]) -> WindowFigures:
-    return sum_figures(latest_per_partition.values())

@@ -24,7 +24,6 @@ from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry
 
 from stream.app.cluster import (
-    cluster_figures,
     decode_partition_figures,
     encode_partition_figures,
 )
@@ -32,7 +31,7 @@ from stream.app.customer_base import decode_customer_base
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
 from stream.app.kafka_options import client_options, faust_credentials
-from stream.app.partitions import PartitionEngines, WindowFigures
+from stream.app.partitions import PartitionEngines, WindowFigures, sum_figures
 from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.state import CustomerTable
@@ -340,7 +339,7 @@ class ContactsWorker:
         # Our own partitions are fresher in memory than on the topic.
         for partition, engine in self.engines:
             latest[str(partition)] = engine.figures()
-        return cluster_figures(latest)
+        return sum_figures(latest.values())
 
 
 def _quiet_client_loggers(level: str) -> None:

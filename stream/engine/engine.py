@@ -290,10 +290,6 @@ class Engine:
     def figures(self) -> dict[str, dict[Label, Figures]]:
         return {window.name: window.figures.snapshot() for window in self.windows()}
 
-    def current_period(self, kind: PeriodKind) -> Period:
-        window = self.current[kind]
-        return Period(kind, "", window.start_ms, window.end_ms or window.start_ms)
-
 
 def _period_window(name: str, period: Period) -> Window:
     return Window(name, period.start_ms, period.end_ms)

@@ -1,14 +1,11 @@
 """Bounded label values: at most K per dimension, the rest folded into ``other``.
 
 Values are admitted first come, first served, and the admitted set is derived from the
-stored timelines on rebuild, so a restarted worker keeps the labels it had. Deployments
-that want the same label set on every worker from the first event name their values in
-settings (``RCR_CHANNELS`` / ``RCR_REASONS``): those are admitted up front.
+stored timelines on rebuild, so a restarted worker keeps the labels it had. Beyond the
+limit, which values get their own series depends on arrival order (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 OTHER = "other"
 
@@ -16,11 +13,11 @@ OTHER = "other"
 class LabelFolder:
     __slots__ = ("admitted", "limit")
 
-    def __init__(self, limit: int, preset: Iterable[str] = ()) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         # value -> the one string object every contact with that value shares: a decoded
         # event brings a fresh copy, and millions of copies of "chat" add up.
-        self.admitted: dict[str, str] = {value: value for value in preset}
+        self.admitted: dict[str, str] = {}
 
     def fold(self, value: str) -> str:
         canonical = self.admitted.get(value)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from tests.integration.test_worker import events_total, eventually
-from tests.integration.traffic import produce, safe_now_ms
+from tests.integration.traffic import produce, read_topic, safe_now_ms
 from tests.integration.workers import Stack
 
 pytestmark = pytest.mark.integration
@@ -90,7 +87,7 @@ def test_bad_records_are_dead_lettered_with_their_reason(broker, redis_server, t
         assert counted == {reason: len(values) for reason, values in by_reason.items()}
         accepted = worker.metrics()[("rcr_events_total", (("outcome", "accepted"), ("reason", "")))]
         assert accepted == 1  # the good record after ten thousand poisons went through
-        letters = dead_letters(broker.bootstrap, stack.dlq_topic, len(records))
+        letters = [r.value for r in read_topic(broker.bootstrap, stack.dlq_topic, len(records))]
         assert sorted(letters) == sorted(value for _, value in records)  # bytes unchanged
         assert worker.get("/readyz")[0] == 200
 
@@ -100,26 +97,3 @@ def test_bad_records_are_dead_lettered_with_their_reason(broker, redis_server, t
         assert secret not in worker.log.read_text(errors="replace")
     finally:
         worker.kill()
-
-
-def dead_letters(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    async def read() -> list[bytes]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=1 << 20,
-        )
-        await consumer.start()
-        found: list[bytes] = []
-        try:
-            deadline = time.monotonic() + 60
-            while len(found) < expected and time.monotonic() < deadline:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    found += [record.value for record in batch]
-        finally:
-            await consumer.stop()
-        return found
-
-    return asyncio.run(read())

@@ -9,10 +9,15 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from stream.engine import Figures
-from tests.integration.traffic import contact_records, offline_figures, produce, safe_now_ms
+from tests.integration.traffic import (
+    contact_records,
+    offline_figures,
+    produce,
+    read_topic,
+    safe_now_ms,
+)
 from tests.integration.workers import Stack, WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -119,33 +124,13 @@ def test_malformed_records_are_dead_lettered_and_counted(stack, workers, broker)
         if name == "rcr_events_total" and dict(labels)["outcome"] == "rejected" and value
     }
     assert rejected == {"invalid_json": 2, "missing_field": 1, "bad_timestamp": 1}
-    letters = consume_all(broker.bootstrap, stack.dlq_topic, len(bad))
+    letters = [
+        (r.value, dict(r.headers)) for r in read_topic(broker.bootstrap, stack.dlq_topic, len(bad))
+    ]
     assert sorted(value for value, _ in letters) == sorted(bad)  # bytes unchanged
     reasons = sorted(headers["rcr-reject-reason"].decode() for _, headers in letters)
     assert reasons == ["bad_timestamp", "invalid_json", "invalid_json", "missing_field"]
     assert workers[0].get("/readyz")[0] == 200  # unharmed
-
-
-def consume_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict]]:
-    import asyncio
-
-    async def read() -> list[tuple[bytes, dict]]:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        await consumer.start()
-        found: list[tuple[bytes, dict]] = []
-        try:
-            deadline = time.monotonic() + 30
-            while len(found) < expected and time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=500)
-                for batch in batches.values():
-                    found += [(r.value, dict(r.headers)) for r in batch]
-        finally:
-            await consumer.stop()
-        return found
-
-    return asyncio.run(read())
 
 
 def test_workers_killed_at_random_moments_change_no_figure(stack, workers, broker):

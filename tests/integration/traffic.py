@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from stream.engine import Engine, EngineConfig, Figures, Rejection, decode_contact
 
@@ -78,3 +79,30 @@ def offline_figures(
         if not isinstance(event, Rejection):
             engine.ingest(event)
     return engine.figures()
+
+
+def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float = 60.0
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the start, until ``expected`` arrived (or the timeout)."""
+
+    async def read() -> list[ConsumerRecord]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=1 << 20,
+        )
+        await consumer.start()
+        found: list[ConsumerRecord] = []
+        try:
+            deadline = time.monotonic() + timeout
+            while len(found) < expected and time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found += batch
+        finally:
+            await consumer.stop()
+        return found
+
+    return asyncio.run(read())
