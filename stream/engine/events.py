@@ -15,12 +15,15 @@ class ContactEvent(NamedTuple):
     channel: str = "unknown"
     reason: str = "unknown"
     inbound: bool = True
+    # Legs of one contact chain (transfers, consults) share it: the chain counts once.
+    chain_id: str | None = None
 
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    CHAINED = "chained"  # a further leg of a contact chain already counted
     REJECTED = "rejected"
 
 
