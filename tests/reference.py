@@ -69,20 +69,43 @@ def repeat_flags(contacts: list[Contact], interval_ms: int) -> dict[str, bool]:
     return flags
 
 
+def resolution(contacts: list[Contact], interval_ms: int, now_ms: int) -> dict[str, str]:
+    """contact_id -> provisional while its interval has not passed at ``now``; then
+    unresolved when the customer's next contact came within the interval, else resolved."""
+    ordered = sorted(contacts, key=lambda c: (c.timestamp_ms, c.contact_id))
+    statuses = {}
+    for index, contact in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if now_ms - contact.timestamp_ms <= interval_ms:
+            statuses[contact.contact_id] = "provisional"
+        elif following and following.timestamp_ms - contact.timestamp_ms <= interval_ms:
+            statuses[contact.contact_id] = "unresolved"
+        else:
+            statuses[contact.contact_id] = "resolved"
+    return statuses
+
+
+Figures7 = tuple[int, int, int, int, int, int, int]
+
+
 def figures_in(
-    contacts: list[Contact], start_ms: int, end_ms: int, interval_ms: int
-) -> dict[tuple[str, str], tuple[int, int, int, int]]:
-    """(contacts, customers, repeat_customers, repeat_contacts) per label for [start, end)."""
+    contacts: list[Contact], start_ms: int, end_ms: int, interval_ms: int, now_ms: int
+) -> dict[tuple[str, str], Figures7]:
+    """(contacts, customers, repeat_customers, repeat_contacts, resolved, unresolved,
+    provisional) per label for [start, end); a contact's resolution counts under its own
+    labels (what the follow-up was about does not matter)."""
     by_customer: dict[str, list[Contact]] = {}
     for contact in contacts:
         by_customer.setdefault(contact.customer_id, []).append(contact)
-    result: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    result: dict[tuple[str, str], Figures7] = {}
     labels = {("all", "all")}
     labels |= {(c.channel, "all") for c in contacts} | {("all", c.reason) for c in contacts}
     for label in labels:
         n_contacts = n_customers = n_repeat_customers = n_repeats = 0
+        statuses = {"resolved": 0, "unresolved": 0, "provisional": 0}
         for own in by_customer.values():
             flags = repeat_flags(own, interval_ms)
+            own_statuses = resolution(own, interval_ms, now_ms)
             inside = [
                 c
                 for c in own
@@ -94,8 +117,18 @@ def figures_in(
             n_customers += len(inside) >= 1
             n_repeat_customers += len(inside) >= 2
             n_repeats += sum(flags[c.contact_id] for c in inside)
+            for c in inside:
+                statuses[own_statuses[c.contact_id]] += 1
         if n_contacts:
-            result[label] = (n_contacts, n_customers, n_repeat_customers, n_repeats)
+            result[label] = (
+                n_contacts,
+                n_customers,
+                n_repeat_customers,
+                n_repeats,
+                statuses["resolved"],
+                statuses["unresolved"],
+                statuses["provisional"],
+            )
     return result
 
 
@@ -150,7 +183,7 @@ class NaiveModel:
             return value
         return "other"
 
-    def figures(self) -> dict[str, dict[tuple[str, str], tuple[int, int, int, int]]]:
+    def figures(self) -> dict[str, dict[tuple[str, str], Figures7]]:
         now = self.now_ms
         ranges = {name: (now - length + 1, now + 1) for name, length in self.windows.items()}
         for kind in ("day", "week", "month"):
@@ -160,6 +193,6 @@ class NaiveModel:
             start, _ = ranges[kind]
             ranges[f"previous_{kind}"] = period_range(kind, start - 1, self.zone)
         return {
-            name: figures_in(self.accepted, start, end, self.interval_ms)
+            name: figures_in(self.accepted, start, end, self.interval_ms, now)
             for name, (start, end) in ranges.items()
         }

@@ -40,8 +40,10 @@ def reference_periods(documents: list[dict], kind: str, zone: str, base: float |
         ms = int(datetime.fromisoformat(d["timestamp"]).timestamp() * 1000)
         contacts.append(Contact(d["customer_id"], d["contact_id"], ms, "x", "x"))
     rows = []
+    newest = max((c.timestamp_ms for c in contacts), default=0)
     for start, end in sorted({period_range(kind, c.timestamp_ms, zone) for c in contacts}):
-        n, customers, repeaters, repeats = figures_in(contacts, start, end, WEEK_MS)[("all", "all")]
+        figures = figures_in(contacts, start, end, WEEK_MS, newest)[("all", "all")]
+        n, customers, repeaters, repeats = figures[:4]
         rows.append(
             {
                 "period": period_label(kind, start, zone),

@@ -71,10 +71,15 @@ def figures_per_period(
 ) -> list[PeriodFigures]:
     """One entry per period with at least one contact, oldest first."""
     period_of = PeriodFinder(calendar, kind)
+    timelines = list(timelines)
+    # A batch has no clock: resolution is judged at the newest contact it holds.
+    now_ms = max((timeline.contacts[-1][0] for timeline in timelines if timeline), default=0)
     totals: dict[Period, list[int]] = {}
     for timeline in timelines:
         for period in _periods_touched(timeline, period_of):
-            tally = timeline.tally(period.start_ms, period.end_ms, repeat_interval_ms)[TOTAL]
+            tally = timeline.tally(period.start_ms, period.end_ms, repeat_interval_ms, now_ms)[
+                TOTAL
+            ]
             total = totals.setdefault(period, [0, 0, 0, 0])
             total[0] += tally[0]
             total[1] += 1

@@ -21,7 +21,7 @@ from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
 from stream.engine.labels import LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
-from stream.engine.timeline import CustomerTimeline, Label, labels_of
+from stream.engine.timeline import Contact, CustomerTimeline, Label, Status, labels_of
 
 if TYPE_CHECKING:
     from stream.settings import Settings
@@ -122,6 +122,9 @@ class Engine:
             return
         before = self._now_ms
         self._now_ms = target_ms
+        # Statuses first, so contacts leaving a window below leave with the status that
+        # the window counts them under at the new now.
+        self._mature(before, target_ms)
         for name, window in self.rolling.items():
             length = self.config.windows[name]
             self._slide(window, before - length, target_ms - length)
@@ -129,11 +132,30 @@ class Engine:
             self._roll_period(kind)
         self._forget_old_contacts()
 
+    def _mature(self, before_ms: int, now_ms: int) -> None:
+        """Contacts whose repeat interval has just passed stop being provisional."""
+        interval = self.config.repeat_interval_ms
+        # Provisional at ``before`` and not at ``now``: timestamps in [before - I, now - I).
+        first_ms, stop_ms = before_ms - interval, now_ms - interval
+        for customer_id in set(self.expiry.customers_between(first_ms - 1, stop_ms - 1)):
+            timeline = self.customers.get(customer_id)
+            if timeline is None:
+                continue
+            contacts = timeline.contacts
+            for index in range(timeline.index_from(first_ms), timeline.index_from(stop_ms)):
+                timestamp, _, channel, reason = contacts[index]
+                status = timeline.status(index, now_ms, interval)
+                for window in self.windows():
+                    if window.contains(timestamp):
+                        for label in labels_of(channel, reason):
+                            window.figures.move(label, Status.PROVISIONAL, status)
+
     def _slide(self, window: Window, after_ms: int, until_ms: int) -> None:
         """Contacts in ``(after, until]`` leave the rolling window, oldest first."""
         leaving = set(self.expiry.customers_between(after_ms, until_ms))
         old_start, window.start_ms = window.start_ms, until_ms + 1
         interval = self.config.repeat_interval_ms
+        now = self._now_ms
         for customer_id in leaving:
             timeline = self.customers[customer_id]
             contacts = timeline.contacts
@@ -141,9 +163,10 @@ class Engine:
             for index in range(timeline.index_from(old_start), timeline.index_from(until_ms + 1)):
                 _, _, channel, reason = contacts[index]
                 repeat = timeline.is_repeat(index, interval)
+                status = timeline.status(index, now, interval)
                 for label in labels_of(channel, reason):
                     after = timeline.count_upto_two(index + 1, end, label)
-                    window.figures.remove_contact(label, after, repeat)
+                    window.figures.remove_contact(label, after, repeat, status)
         self.changed |= leaving
 
     def _roll_period(self, kind: PeriodKind) -> None:
@@ -205,15 +228,25 @@ class Engine:
         interval = self.config.repeat_interval_ms
         contacts = timeline.contacts
         position = timeline.position(contact)
-        previous = contacts[position - 1][0] if position else None
-        repeat = previous is not None and timestamp - previous <= interval
-        # The next contact's predecessor becomes this one: it may turn into a repeat.
-        successor = contacts[position] if position < len(contacts) else None
+        previous = contacts[position - 1] if position else None
+        following = contacts[position] if position < len(contacts) else None
+        repeat = previous is not None and timestamp - previous[0] <= interval
+        status = self._status_before(timestamp, following)
+        # The follower's predecessor becomes this contact: it may turn into a repeat.
+        successor = following
         if successor is not None and not (
             successor[0] - timestamp <= interval
-            and (previous is None or successor[0] - previous > interval)
+            and (previous is None or successor[0] - previous[0] > interval)
         ):
             successor = None
+        # The predecessor's follow-up becomes this contact: a resolved one may turn
+        # unresolved (a provisional one stays provisional until it matures).
+        preceding = previous
+        if preceding is not None and not (
+            timestamp - preceding[0] <= interval
+            and self._status_before(preceding[0], following) == Status.RESOLVED
+        ):
+            preceding = None
         labels = labels_of(contact[2], contact[3])
         for window in self.windows():
             if window.contains(timestamp):
@@ -221,15 +254,27 @@ class Engine:
                 stop = timeline.index_from(window.end_ms) if window.end_ms else len(contacts)
                 for label in labels:
                     before = timeline.count_upto_two(start, stop, label)
-                    window.figures.add_contact(label, before, repeat)
+                    window.figures.add_contact(label, before, repeat, status)
             if successor is not None and window.contains(successor[0]):
                 for label in labels_of(successor[2], successor[3]):
                     window.figures.add_repeat(label)
+            if preceding is not None and window.contains(preceding[0]):
+                for label in labels_of(preceding[2], preceding[3]):
+                    window.figures.move(label, Status.RESOLVED, Status.UNRESOLVED)
         timeline.insert_at(position, contact)
         self.expiry.add(timestamp, customer_id)
         self.changed.add(customer_id)
         if self.newest_event_ms is None or timestamp > self.newest_event_ms:
             self.newest_event_ms = timestamp
+
+    def _status_before(self, timestamp_ms: int, follow_up: Contact | None) -> int:
+        """``CustomerTimeline.status`` of a contact at ``timestamp_ms`` followed by ``follow_up``."""
+        interval = self.config.repeat_interval_ms
+        if self._now_ms - timestamp_ms <= interval:
+            return Status.PROVISIONAL
+        if follow_up is not None and follow_up[0] - timestamp_ms <= interval:
+            return Status.UNRESOLVED
+        return Status.RESOLVED
 
     # -- state ------------------------------------------------------------------------
 
@@ -271,7 +316,9 @@ class Engine:
             if first < stop:
                 tally = tallies.get((first, stop))
                 if tally is None:
-                    tally = tallies[(first, stop)] = timeline.tally_indices(first, stop, interval)
+                    tally = tallies[(first, stop)] = timeline.tally_indices(
+                        first, stop, interval, self._now_ms
+                    )
                 window.figures.apply(tally, +1)
 
     def take_changed(self) -> set[str]:

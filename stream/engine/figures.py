@@ -1,11 +1,12 @@
-"""The four additive figures of a window, per label, and the rates derived from them."""
+"""The additive figures of a window, per label, and the rates derived from them."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 
-from stream.engine.timeline import Label
+from stream.engine.timeline import Label, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,23 +17,34 @@ class Figures:
     customers: int = 0
     repeat_customers: int = 0
     repeat_contacts: int = 0
+    # Look-forward resolution of the window's contacts (docs/METRICS.md): a contact is
+    # provisional until the repeat interval after it has passed, then resolved or not.
+    resolved_contacts: int = 0
+    unresolved_contacts: int = 0
+    provisional_contacts: int = 0
 
     @property
     def repeat_contact_rate(self) -> float:
         """Share of customers with two or more contacts; NaN when no customer (0/0)."""
         return ratio(self.repeat_customers, self.customers)
 
+    @property
+    def first_contact_resolution_rate(self) -> float:
+        """Share of matured contacts not followed by another within the interval."""
+        return ratio(self.resolved_contacts, self.resolved_contacts + self.unresolved_contacts)
+
     def contact_rate(self, customer_base: float | None) -> float:
         """Contacts per active customer; NaN without a base."""
         return ratio(self.contacts, customer_base) if customer_base else math.nan
 
     def __add__(self, other: Figures) -> Figures:
-        return Figures(
-            self.contacts + other.contacts,
-            self.customers + other.customers,
-            self.repeat_customers + other.repeat_customers,
-            self.repeat_contacts + other.repeat_contacts,
-        )
+        return Figures(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
+
+    def __iter__(self) -> Iterator[int]:
+        return (getattr(self, name) for name in _FIELDS)
+
+
+_FIELDS = tuple(field.name for field in fields(Figures))
 
 
 def ratio(numerator: float, denominator: float | None) -> float:
@@ -40,12 +52,13 @@ def ratio(numerator: float, denominator: float | None) -> float:
 
 
 class WindowFigures:
-    """Running figures of one window, per label, updated by customer tallies.
+    """Running figures of one window, per label, updated contact by contact.
 
     Contacts enter and leave one at a time (``add_contact`` / ``remove_contact``) with
     how many the customer has under the label, capped at two: that is all the customer
-    figures depend on. ``apply`` adds a whole customer's tally, for rebuilds.
-    Counters are mutable lists ``[contacts, customers, repeat_customers, repeat_contacts]``
+    figures depend on, and with the contact's resolution status (``Status``), which moves
+    on its own as time passes or a follow-up arrives (``move``). ``apply`` adds a whole
+    customer's tally, for rebuilds. Counters are mutable lists in ``Figures`` field order
     because this sits on the per-event path; ``snapshot`` hands out immutable ``Figures``.
     """
 
@@ -54,31 +67,37 @@ class WindowFigures:
     def __init__(self) -> None:
         self.counters: dict[Label, list[int]] = {}
 
+    def _counter(self, label: Label) -> list[int]:
+        counter = self.counters.get(label)
+        if counter is None:
+            counter = self.counters[label] = [0] * len(_FIELDS)
+        return counter
+
     def apply(self, tally: dict[Label, list[int]], sign: int) -> None:
-        counters = self.counters
-        for label, (contacts, repeats) in tally.items():
-            counter = counters.get(label)
-            if counter is None:
-                counter = counters[label] = [0, 0, 0, 0]
+        """Add (+1) or subtract (-1) a customer's ``CustomerTimeline.tally``."""
+        for label, (contacts, repeats, resolved, unresolved, provisional) in tally.items():
+            counter = self._counter(label)
             counter[0] += sign * contacts
             counter[1] += sign
             if contacts >= 2:
                 counter[2] += sign
             counter[3] += sign * repeats
+            counter[Status.RESOLVED] += sign * resolved
+            counter[Status.UNRESOLVED] += sign * unresolved
+            counter[Status.PROVISIONAL] += sign * provisional
 
-    def add_contact(self, label: Label, before: int, repeat: bool) -> None:
+    def add_contact(self, label: Label, before: int, repeat: bool, status: int) -> None:
         """A contact enters; the customer had ``before`` (0, 1, 2+) under this label."""
-        counter = self.counters.get(label)
-        if counter is None:
-            counter = self.counters[label] = [0, 0, 0, 0]
+        counter = self._counter(label)
         counter[0] += 1
         if before == 0:
             counter[1] += 1
         elif before == 1:
             counter[2] += 1
         counter[3] += repeat
+        counter[status] += 1
 
-    def remove_contact(self, label: Label, after: int, repeat: bool) -> None:
+    def remove_contact(self, label: Label, after: int, repeat: bool, status: int) -> None:
         """A contact leaves; the customer keeps ``after`` (0, 1, 2+) under this label."""
         counter = self.counters[label]
         counter[0] -= 1
@@ -87,10 +106,17 @@ class WindowFigures:
         elif after == 1:
             counter[2] -= 1
         counter[3] -= repeat
+        counter[status] -= 1
 
-    def add_repeat(self, label: Label) -> None:
-        """A contact already counted became a repeat (a late predecessor arrived)."""
-        self.counters[label][3] += 1
+    def add_repeat(self, label: Label, sign: int = 1) -> None:
+        """A contact already counted became (or, with -1, stopped being) a repeat."""
+        self.counters[label][3] += sign
+
+    def move(self, label: Label, old: int, new: int) -> None:
+        """A counted contact's resolution status changed."""
+        counter = self.counters[label]
+        counter[old] -= 1
+        counter[new] += 1
 
     def clear(self) -> None:
         self.counters = {}

@@ -19,6 +19,20 @@ ALL = "all"
 TOTAL: Label = (ALL, ALL)
 
 
+class Status:
+    """Look-forward resolution of one contact, judged at ``now``.
+
+    A contact is *provisional* until the repeat interval after it has passed (a follow-up
+    may still come, or a late one still arrive); then it is *unresolved* when the
+    customer's next contact came within the interval, *resolved* otherwise. The values
+    are the positions of the matching counters in ``Figures``.
+    """
+
+    RESOLVED = 4
+    UNRESOLVED = 5
+    PROVISIONAL = 6
+
+
 def labels_of(channel: str, reason: str) -> tuple[Label, Label, Label]:
     """Every series a contact counts in: all, its channel, its reason (never the cross)."""
     return TOTAL, (channel, ALL), (ALL, reason)
@@ -90,16 +104,30 @@ class CustomerTimeline:
             return False
         return self.contacts[index][0] - self.contacts[index - 1][0] <= repeat_interval_ms
 
+    def status(self, index: int, now_ms: int, repeat_interval_ms: int) -> int:
+        """The ``Status`` of the contact at ``index`` when the clock says ``now_ms``."""
+        contacts = self.contacts
+        timestamp = contacts[index][0]
+        if now_ms - timestamp <= repeat_interval_ms:
+            return Status.PROVISIONAL
+        following = index + 1
+        if following < len(contacts) and contacts[following][0] - timestamp <= repeat_interval_ms:
+            return Status.UNRESOLVED
+        return Status.RESOLVED
+
     def tally(
-        self, start_ms: int, end_ms: int | None, repeat_interval_ms: int
+        self, start_ms: int, end_ms: int | None, repeat_interval_ms: int, now_ms: int
     ) -> dict[Label, list[int]]:
-        """[contacts, repeat_contacts] per label, for contacts in ``[start, end)``.
+        """[contacts, repeat_contacts, resolved, unresolved, provisional] per label, for
+        contacts in ``[start, end)``, resolution judged at ``now_ms``.
 
         ``end_ms=None`` means no end (a rolling window). A contact's predecessor may lie
-        before ``start``: it still makes the contact a repeat. ``(ts,)`` sorts before every
-        contact at ``ts``, which makes it the bisect key for "from ts on".
+        before ``start``: it still makes the contact a repeat; likewise its follow-up may
+        lie after ``end``. ``(ts,)`` sorts before every contact at ``ts``, which makes it
+        the bisect key for "from ts on".
         """
-        return self.tally_indices(*self.indices(start_ms, end_ms), repeat_interval_ms)
+        first, stop = self.indices(start_ms, end_ms)
+        return self.tally_indices(first, stop, repeat_interval_ms, now_ms)
 
     def indices(self, start_ms: int, end_ms: int | None) -> tuple[int, int]:
         """``[first, stop)``: the index range of the contacts in ``[start, end)``."""
@@ -107,7 +135,7 @@ class CustomerTimeline:
         return self.index_from(start_ms), stop
 
     def tally_indices(
-        self, first: int, stop: int, repeat_interval_ms: int
+        self, first: int, stop: int, repeat_interval_ms: int, now_ms: int
     ) -> dict[Label, list[int]]:
         """``tally`` of the contacts at indices ``[first, stop)``."""
         contacts = self.contacts
@@ -116,13 +144,15 @@ class CustomerTimeline:
         for index in range(first, stop):
             timestamp, _, channel, reason = contacts[index]
             repeat = previous is not None and timestamp - previous <= repeat_interval_ms
+            # Tally positions 2..4 hold the statuses (Figures positions 4..6).
+            status = self.status(index, now_ms, repeat_interval_ms) - 2
             for label in labels_of(channel, reason):
                 count = counts.get(label)
                 if count is None:
-                    counts[label] = [1, int(repeat)]
-                else:
-                    count[0] += 1
-                    count[1] += repeat
+                    count = counts[label] = [0, 0, 0, 0, 0]
+                count[0] += 1
+                count[1] += repeat
+                count[status] += 1
             previous = timestamp
         return counts
 

@@ -27,7 +27,14 @@ def engine_at(now_ms: int, **config: object) -> Engine:
 
 
 def total(engine: Engine, window: str) -> Figures:
-    return engine.figures()[window].get(TOTAL, Figures())
+    """The repeat figures of all contacts (resolution has examples of its own below)."""
+    figures = engine.figures()[window].get(TOTAL, Figures())
+    return Figures(*tuple(figures)[:4])
+
+
+def resolution(engine: Engine, window: str, label: tuple[str, str] = TOTAL) -> tuple[int, ...]:
+    """(resolved, unresolved, provisional) contacts of a window."""
+    return tuple(engine.figures()[window].get(label, Figures()))[4:]
 
 
 def test_seed_example_repeat_contact_rate_is_a_share_of_customers():
@@ -148,3 +155,33 @@ def test_label_values_beyond_the_limit_fold_into_other():
     channels = {label[0] for label in engine.figures()["1h"] if label[1] == "all"}
     assert channels == {"all", "phone", "chat", "other"}
     assert engine.figures()["1h"][("other", "all")].contacts == 2
+
+
+def test_a_contact_is_provisional_until_its_interval_has_passed_then_resolved():
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=DAY)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017))
+    assert resolution(engine, "7d") == (0, 0, 1)
+    engine.advance(OCT_31_2017 + DAY)  # exactly one interval later: a follow-up may come
+    assert resolution(engine, "7d") == (0, 0, 1)
+    engine.advance(OCT_31_2017 + DAY + 1)
+    assert resolution(engine, "7d") == (1, 0, 0)
+
+
+def test_a_follow_up_within_the_interval_makes_the_first_contact_unresolved():
+    engine = engine_at(OCT_31_2017 + DAY, repeat_interval_ms=DAY)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017, "chat", "billing"))
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017 + DAY, "phone", "billing"))
+    engine.advance(OCT_31_2017 + 3 * DAY)
+    # The first contact failed; the follow-up itself was resolved. Attribution goes to
+    # the first contact's channel: chat, not phone.
+    assert resolution(engine, "7d") == (1, 1, 0)
+    assert resolution(engine, "7d", ("chat", "all")) == (0, 1, 0)
+    assert resolution(engine, "7d", ("phone", "all")) == (1, 0, 0)
+
+
+def test_a_late_follow_up_turns_a_resolved_contact_unresolved():
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=DAY)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - 3 * DAY))
+    assert resolution(engine, "7d") == (1, 0, 0)
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017 - 2 * DAY - HOUR))
+    assert resolution(engine, "7d") == (1, 1, 0)

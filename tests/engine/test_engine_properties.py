@@ -87,7 +87,7 @@ def nonzero(figures: dict[str, dict]) -> dict[str, dict]:
     result = {}
     for window, by_label in figures.items():
         result[window] = {
-            label: (f.contacts, f.customers, f.repeat_customers, f.repeat_contacts)
+            label: tuple(f)
             for label, f in by_label.items()
             if f != Figures()
         }
