@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.durations import parse_duration_ms
+from stream.engine.definitions import Definition, parse_definitions
 
 ENV_PREFIX = "RCR_"
 
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     repeat_interval: str = Field("7d", description="max gap between a contact and its repeat")
     max_clock_skew: str = Field("5m", description="how far ahead of the wall clock is accepted")
     max_label_values: int = Field(20, ge=1, le=1000, description="values per dimension")
+    definitions: str = Field(
+        "",
+        description="named repeat definitions, name=customer|customer_reason/interval[@from]"
+        " (empty: default=customer/<repeat interval>)",
+    )
     customer_base: float | None = Field(
         None, gt=0, description="active customers until the customer-base topic says otherwise"
     )
@@ -119,6 +125,13 @@ class Settings(BaseSettings):
         parse_duration_ms(value)
         return value.strip()
 
+    @field_validator("definitions")
+    @classmethod
+    def _definitions_parse(cls, value: str) -> str:
+        if value.strip():
+            parse_definitions(value)
+        return value.strip()
+
     @field_validator("timezone")
     @classmethod
     def _zone_exists(cls, value: str) -> str:
@@ -171,6 +184,11 @@ class Settings(BaseSettings):
     @property
     def repeat_interval_ms(self) -> int:
         return parse_duration_ms(self.repeat_interval)
+
+    @property
+    def repeat_definitions(self) -> tuple[Definition, ...]:
+        """``definitions`` parsed; empty means the one default definition."""
+        return parse_definitions(self.definitions) if self.definitions else ()
 
     @property
     def burst_window_ms(self) -> int:

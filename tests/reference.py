@@ -89,14 +89,22 @@ Figures7 = tuple[int, int, int, int, int, int, int]
 
 
 def figures_in(
-    contacts: list[Contact], start_ms: int, end_ms: int, interval_ms: int, now_ms: int
+    contacts: list[Contact],
+    start_ms: int,
+    end_ms: int,
+    interval_ms: int,
+    now_ms: int,
+    by_reason: bool = False,
 ) -> dict[tuple[str, str], Figures7]:
     """(contacts, customers, repeat_customers, repeat_contacts, resolved, unresolved,
     provisional) per label for [start, end); a contact's resolution counts under its own
-    labels (what the follow-up was about does not matter)."""
-    by_customer: dict[str, list[Contact]] = {}
+    labels (what the follow-up was about does not matter). ``by_reason``: contacts match
+    only contacts of the same customer about the same reason, and the unit counted as a
+    "customer" is the customer's reason."""
+    by_customer: dict[object, list[Contact]] = {}
     for contact in contacts:
-        by_customer.setdefault(contact.customer_id, []).append(contact)
+        unit = (contact.customer_id, contact.reason) if by_reason else contact.customer_id
+        by_customer.setdefault(unit, []).append(contact)
     result: dict[tuple[str, str], Figures7] = {}
     labels = {("all", "all")}
     labels |= {(c.channel, "all") for c in contacts} | {("all", c.reason) for c in contacts}
@@ -183,7 +191,11 @@ class NaiveModel:
             return value
         return "other"
 
-    def figures(self) -> dict[str, dict[tuple[str, str], Figures7]]:
+    def figures(
+        self, interval_ms: int | None = None, by_reason: bool = False
+    ) -> dict[str, dict[tuple[str, str], Figures7]]:
+        """Every window's figures, under the model's definition or the one given."""
+        interval = self.interval_ms if interval_ms is None else interval_ms
         now = self.now_ms
         ranges = {name: (now - length + 1, now + 1) for name, length in self.windows.items()}
         for kind in ("day", "week", "month"):
@@ -193,6 +205,6 @@ class NaiveModel:
             start, _ = ranges[kind]
             ranges[f"previous_{kind}"] = period_range(kind, start - 1, self.zone)
         return {
-            name: figures_in(self.accepted, start, end, self.interval_ms, now)
+            name: figures_in(self.accepted, start, end, interval, now, by_reason)
             for name, (start, end) in ranges.items()
         }

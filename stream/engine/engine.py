@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from stream.durations import parse_duration_ms
+from stream.engine.definitions import Definition, MatchingKey, headline_at
 from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
 from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from stream.settings import Settings
 
 DEFAULT_WINDOWS = "1h,24h,7d,30d"
+DEFAULT_DEFINITION = "default"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class EngineConfig:
     max_clock_skew_ms: int = parse_duration_ms("5m")
     timezone: str = "UTC"
     max_label_values: int = 20
+    # Empty: one definition, ``default``, matching by customer at ``repeat_interval_ms``.
+    definitions: tuple[Definition, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -49,6 +53,32 @@ class EngineConfig:
             max_clock_skew_ms=settings.max_clock_skew_ms,
             timezone=settings.timezone,
             max_label_values=settings.max_label_values,
+            definitions=settings.repeat_definitions,
+        )
+
+    @property
+    def all_definitions(self) -> tuple[Definition, ...]:
+        return self.definitions or (
+            Definition(DEFAULT_DEFINITION, MatchingKey.CUSTOMER, self.repeat_interval_ms),
+        )
+
+    def counts_for(self, definition: Definition) -> bool:
+        """Whether this engine's own timelines and figures are the definition's."""
+        return (
+            definition.matching_key is MatchingKey.CUSTOMER
+            and definition.repeat_interval_ms == self.repeat_interval_ms
+        )
+
+    def for_definition(self, definition: Definition) -> EngineConfig:
+        """The config of an engine counting ``definition`` over units it is handed.
+
+        Its label values arrive folded already, so it never folds again on its own.
+        """
+        return replace(
+            self,
+            repeat_interval_ms=definition.repeat_interval_ms,
+            max_label_values=sys.maxsize,
+            definitions=(replace(definition, matching_key=MatchingKey.CUSTOMER),),
         )
 
 
@@ -98,6 +128,13 @@ class Engine:
             self.previous[kind] = _period_window(
                 f"previous_{kind.value}", self.calendar.previous(period)
             )
+        # Definitions this engine's own figures do not answer get an engine of their own,
+        # fed the contacts this one accepts, keyed by their matching unit.
+        self.lenses: list[tuple[Definition, Engine]] = [
+            (definition, Engine(config.for_definition(definition), now_ms))
+            for definition in config.all_definitions
+            if not config.counts_for(definition)
+        ]
 
     # -- time -------------------------------------------------------------------------
 
@@ -131,6 +168,8 @@ class Engine:
         for kind in PeriodKind:
             self._roll_period(kind)
         self._forget_old_contacts()
+        for _, lens in self.lenses:
+            lens._move_now(target_ms)
 
     def _mature(self, before_ms: int, now_ms: int) -> None:
         """Contacts whose repeat interval has just passed stop being provisional."""
@@ -214,17 +253,26 @@ class Engine:
             timeline = self.customers[customer_id] = CustomerTimeline()
         elif timeline.has(event.contact_id):
             return Outcome.DUPLICATE
-        self._insert(customer_id, timeline, event)
-        return Outcome.ACCEPTED
-
-    def _insert(self, customer_id: str, timeline: CustomerTimeline, event: ContactEvent) -> None:
-        timestamp = event.timestamp_ms
         contact = (
             timestamp,
             event.contact_id,
             self.channels.fold(event.channel),
             self.reasons.fold(event.reason),
         )
+        self._insert(customer_id, timeline, contact)
+        for definition, lens in self.lenses:
+            lens._accept(definition.unit_of(customer_id, contact[3]), contact)
+        return Outcome.ACCEPTED
+
+    def _accept(self, unit: str, contact: Contact) -> None:
+        """A contact another engine accepted, counted here under its matching unit."""
+        timeline = self.customers.get(unit)
+        if timeline is None:
+            timeline = self.customers[unit] = CustomerTimeline()
+        self._insert(unit, timeline, contact)
+
+    def _insert(self, customer_id: str, timeline: CustomerTimeline, contact: Contact) -> None:
+        timestamp = contact[0]
         interval = self.config.repeat_interval_ms
         contacts = timeline.contacts
         position = timeline.position(contact)
@@ -268,7 +316,7 @@ class Engine:
             self.newest_event_ms = timestamp
 
     def _status_before(self, timestamp_ms: int, follow_up: Contact | None) -> int:
-        """``CustomerTimeline.status`` of a contact at ``timestamp_ms`` followed by ``follow_up``."""
+        """``CustomerTimeline.status`` of a contact at ``timestamp_ms``, then ``follow_up``."""
         interval = self.config.repeat_interval_ms
         if self._now_ms - timestamp_ms <= interval:
             return Status.PROVISIONAL
@@ -306,6 +354,9 @@ class Engine:
         for customer_id in emptied:
             del self.customers[customer_id]
             self.changed.add(customer_id)
+        for definition, lens in self.lenses:
+            lens.customers = _units(self.customers, definition)
+            lens.rebuild()
 
     def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
         # Windows often hold the same contacts of one customer (all of them, typically):
@@ -324,6 +375,8 @@ class Engine:
     def take_changed(self) -> set[str]:
         """Customers changed since the last call: what the table and Redis must write."""
         changed, self.changed = self.changed, set()
+        for _, lens in self.lenses:
+            lens.changed.clear()  # their units are derived state: nothing to write
         return changed
 
     # -- figures ----------------------------------------------------------------------
@@ -335,7 +388,31 @@ class Engine:
         yield from self.previous.values()
 
     def figures(self) -> dict[str, dict[Label, Figures]]:
+        """This engine's own figures (its timelines' definition)."""
         return {window.name: window.figures.snapshot() for window in self.windows()}
+
+    def definition_figures(self) -> dict[str, dict[str, dict[Label, Figures]]]:
+        """Every definition's figures, by definition name."""
+        lenses = {definition.name: lens for definition, lens in self.lenses}
+        return {
+            definition.name: lenses.get(definition.name, self).figures()
+            for definition in self.config.all_definitions
+        }
+
+    def headline(self) -> Definition:
+        """The definition the contract's metrics show now."""
+        return headline_at(self.config.all_definitions, self._now_ms)
+
+
+def _units(
+    customers: Mapping[str, CustomerTimeline], definition: Definition
+) -> dict[str, CustomerTimeline]:
+    """Customers' timelines regrouped by the definition's matching unit (sharing contacts)."""
+    units: dict[str, list[Contact]] = {}
+    for customer_id, timeline in customers.items():
+        for contact in timeline.contacts:
+            units.setdefault(definition.unit_of(customer_id, contact[3]), []).append(contact)
+    return {unit: CustomerTimeline(contacts) for unit, contacts in units.items()}
 
 
 def _period_window(name: str, period: Period) -> Window:

@@ -15,6 +15,7 @@ from stream.engine import (
     Figures,
     Rejection,
 )
+from stream.engine.definitions import Definition, MatchingKey
 from tests.reference import DAY_MS, NaiveModel
 
 HOUR_MS = 3_600_000
@@ -66,9 +67,21 @@ operations = st.lists(
     ),
     max_size=50,
 )
+definitions = st.lists(
+    st.builds(
+        lambda key, interval: (key, interval),
+        st.sampled_from(list(MatchingKey)),
+        st.sampled_from([HOUR_MS, DAY_MS, 7 * DAY_MS]),
+    ),
+    max_size=2,
+).map(lambda specs: tuple(Definition(f"d{i}", key, ms) for i, (key, ms) in enumerate(specs)))
 configs = st.builds(
-    lambda windows, interval, zone, labels: EngineConfig(
-        windows=windows, repeat_interval_ms=interval, timezone=zone, max_label_values=labels
+    lambda windows, interval, zone, labels, definitions: EngineConfig(
+        windows=windows,
+        repeat_interval_ms=interval,
+        timezone=zone,
+        max_label_values=labels,
+        definitions=definitions,
     ),
     windows=st.sampled_from(
         [
@@ -79,6 +92,7 @@ configs = st.builds(
     interval=st.sampled_from([HOUR_MS, DAY_MS, 7 * DAY_MS]),
     zone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kathmandu"]),
     labels=st.sampled_from([2, 20]),
+    definitions=definitions,
 )
 
 
@@ -86,11 +100,7 @@ def nonzero(figures: dict[str, dict]) -> dict[str, dict]:
     """Engine figures without all-zero series, as plain tuples."""
     result = {}
     for window, by_label in figures.items():
-        result[window] = {
-            label: tuple(f)
-            for label, f in by_label.items()
-            if f != Figures()
-        }
+        result[window] = {label: tuple(f) for label, f in by_label.items() if f != Figures()}
     return result
 
 
@@ -141,6 +151,13 @@ def run(config: EngineConfig, start_ms: int, ops: list) -> tuple[Engine, NaiveMo
             assert outcome_name(engine.ingest(event)) == expected
         assert engine.now_ms == model.now_ms
         assert nonzero(engine.figures()) == model.figures()
+        by_definition = engine.definition_figures()
+        for definition in config.all_definitions:
+            expected = model.figures(
+                definition.repeat_interval_ms,
+                by_reason=definition.matching_key is MatchingKey.CUSTOMER_REASON,
+            )
+            assert nonzero(by_definition[definition.name]) == expected, definition
     return engine, model
 
 
@@ -162,6 +179,8 @@ def test_figures_rebuilt_from_serialised_timelines_are_identical(config, start, 
     fresh.rebuild()
     assert fresh.now_ms == engine.now_ms
     assert nonzero(fresh.figures()) == nonzero(engine.figures())
+    for name, figures in engine.definition_figures().items():
+        assert nonzero(fresh.definition_figures()[name]) == nonzero(figures), name
 
 
 @settings(max_examples=100, deadline=None)
