@@ -16,10 +16,14 @@ DAY_MS = 86_400_000
 @dataclass
 class Contact:
     customer_id: str
-    contact_id: str
+    contact_id: str  # for a chain: CHAIN_MARK + chain id, which orders same-time contacts
     timestamp_ms: int
     channel: str
     reason: str
+    chain: str | None = None
+
+
+CHAIN_MARK = "\x1echain:"
 
 
 def local(timestamp_ms: int, zone: str) -> datetime:
@@ -163,7 +167,14 @@ class NaiveModel:
         self.wall_ms = max(self.wall_ms, wall_ms)
 
     def ingest(
-        self, customer: str, contact_id: str, ts: int, channel: str, reason: str, inbound: bool
+        self,
+        customer: str,
+        contact_id: str,
+        ts: int,
+        channel: str,
+        reason: str,
+        inbound: bool,
+        chain: str | None = None,
     ) -> str:
         if not inbound:
             return "ignored"
@@ -176,12 +187,43 @@ class NaiveModel:
         )[0]
         if not in_longest_window and ts < previous_month_start:
             return "too_late"
-        if any(c.customer_id == customer and c.contact_id == contact_id for c in self.accepted):
+        if chain is not None:
+            return self._leg(customer, ts, channel, reason, chain)
+        if any(
+            c.customer_id == customer and c.contact_id == contact_id and c.chain is None
+            for c in self.accepted
+        ):
             return "duplicate"
         channel = self._fold(self.channels, channel)
         reason = self._fold(self.reasons, reason)
         self.accepted.append(Contact(customer, contact_id, ts, channel, reason))
         return "accepted"
+
+    def _leg(self, customer: str, ts: int, channel: str, reason: str, chain: str) -> str:
+        """A chain counts once, under its first leg by (timestamp, channel, reason)."""
+        counted = [c for c in self.accepted if c.customer_id == customer and c.chain == chain]
+        if counted:
+            first = counted[0]
+            leg = (ts, self._peek(self.channels, channel), self._peek(self.reasons, reason))
+            if leg == (first.timestamp_ms, first.channel, first.reason):
+                return "duplicate"
+            if leg < (first.timestamp_ms, first.channel, first.reason):
+                self.accepted.remove(first)
+                self._add_leg(customer, ts, channel, reason, chain)
+            return "chained"
+        self._add_leg(customer, ts, channel, reason, chain)
+        return "accepted"
+
+    def _add_leg(self, customer: str, ts: int, channel: str, reason: str, chain: str) -> None:
+        channel = self._fold(self.channels, channel)
+        reason = self._fold(self.reasons, reason)
+        self.accepted.append(Contact(customer, CHAIN_MARK + chain, ts, channel, reason, chain))
+
+    def _peek(self, admitted: list[str], value: str) -> str:
+        """What ``_fold`` would give, admitting nothing."""
+        if value in admitted or len(admitted) < self.max_labels:
+            return value
+        return "other"
 
     def _fold(self, admitted: list[str], value: str) -> str:
         if value in admitted:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_WINDOWS = "1h,24h,7d,30d"
 DEFAULT_DEFINITION = "default"
+# Stored in place of a contact id for a chain's counted leg; no sane contact id starts so.
+CHAIN_MARK = "\x1echain:"
 
 
 @dataclass(frozen=True)
@@ -251,18 +253,59 @@ class Engine:
         timeline = self.customers.get(customer_id)
         if timeline is None:
             timeline = self.customers[customer_id] = CustomerTimeline()
-        elif timeline.has(event.contact_id):
+        identity = contact_identity(event)
+        stored = timeline.find(identity)
+        if stored is not None:
+            return self._another_leg(customer_id, timeline, stored, event)
+        self._count(customer_id, timeline, self._contact(event, identity))
+        return Outcome.ACCEPTED
+
+    def _another_leg(
+        self, customer_id: str, timeline: CustomerTimeline, index: int, event: ContactEvent
+    ) -> Outcome:
+        """A contact whose id, or chain, is counted already.
+
+        A chain counts once, under its first leg: ``(timestamp, channel, reason)`` orders
+        legs, so the same leg wins whatever order they arrive in.
+        """
+        counted = timeline.contacts[index]
+        if event.chain_id is None:
             return Outcome.DUPLICATE
-        contact = (
-            timestamp,
-            event.contact_id,
+        leg = (
+            event.timestamp_ms,
+            counted[1],
+            self.channels.peek(event.channel),
+            self.reasons.peek(event.reason),
+        )
+        if leg == counted:
+            return Outcome.DUPLICATE
+        if leg < counted:
+            self._uncount(customer_id, timeline, index)
+            self._count(customer_id, timeline, self._contact(event, counted[1]))
+        return Outcome.CHAINED
+
+    def _contact(self, event: ContactEvent, identity: str) -> Contact:
+        return (
+            event.timestamp_ms,
+            identity,
             self.channels.fold(event.channel),
             self.reasons.fold(event.reason),
         )
+
+    def _count(self, customer_id: str, timeline: CustomerTimeline, contact: Contact) -> None:
         self._insert(customer_id, timeline, contact)
         for definition, lens in self.lenses:
             lens._accept(definition.unit_of(customer_id, contact[3]), contact)
-        return Outcome.ACCEPTED
+
+    def _uncount(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
+        contact = timeline.contacts[index]
+        self._remove(customer_id, timeline, index)
+        for definition, lens in self.lenses:
+            unit = definition.unit_of(customer_id, contact[3])
+            own = lens.customers[unit]
+            lens._remove(unit, own, own.position(contact))
+            if not own:
+                del lens.customers[unit]
 
     def _accept(self, unit: str, contact: Contact) -> None:
         """A contact another engine accepted, counted here under its matching unit."""
@@ -314,6 +357,47 @@ class Engine:
         self.changed.add(customer_id)
         if self.newest_event_ms is None or timestamp > self.newest_event_ms:
             self.newest_event_ms = timestamp
+
+    def _remove(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
+        """The exact inverse of ``_insert``: a counted contact leaves every figure."""
+        interval = self.config.repeat_interval_ms
+        contacts = timeline.contacts
+        contact = contacts[index]
+        timestamp = contact[0]
+        previous = contacts[index - 1] if index else None
+        following = contacts[index + 1] if index + 1 < len(contacts) else None
+        repeat = previous is not None and timestamp - previous[0] <= interval
+        status = self._status_before(timestamp, following)
+        # The follower loses this predecessor: it may stop being a repeat.
+        successor = following
+        if successor is not None and not (
+            successor[0] - timestamp <= interval
+            and (previous is None or successor[0] - previous[0] > interval)
+        ):
+            successor = None
+        # The predecessor's follow-up becomes the follower: its status may change.
+        preceding, old_status, new_status = previous, 0, 0
+        if preceding is not None:
+            old_status = self._status_before(preceding[0], contact)
+            new_status = self._status_before(preceding[0], following)
+            if old_status == new_status:
+                preceding = None
+        timeline.remove_at(index)
+        labels = labels_of(contact[2], contact[3])
+        for window in self.windows():
+            if window.contains(timestamp):
+                start = timeline.index_from(window.start_ms)
+                stop = timeline.index_from(window.end_ms) if window.end_ms else len(contacts)
+                for label in labels:
+                    after = timeline.count_upto_two(start, stop, label)
+                    window.figures.remove_contact(label, after, repeat, status)
+            if successor is not None and window.contains(successor[0]):
+                for label in labels_of(successor[2], successor[3]):
+                    window.figures.add_repeat(label, -1)
+            if preceding is not None and window.contains(preceding[0]):
+                for label in labels_of(preceding[2], preceding[3]):
+                    window.figures.move(label, old_status, new_status)
+        self.changed.add(customer_id)
 
     def _status_before(self, timestamp_ms: int, follow_up: Contact | None) -> int:
         """``CustomerTimeline.status`` of a contact at ``timestamp_ms``, then ``follow_up``."""
@@ -402,6 +486,11 @@ class Engine:
     def headline(self) -> Definition:
         """The definition the contract's metrics show now."""
         return headline_at(self.config.all_definitions, self._now_ms)
+
+
+def contact_identity(event: ContactEvent) -> str:
+    """What makes a contact counted already: its id, or for a leg of a chain, the chain."""
+    return event.contact_id if event.chain_id is None else CHAIN_MARK + event.chain_id
 
 
 def _units(

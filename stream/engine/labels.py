@@ -28,6 +28,13 @@ class LabelFolder:
             return value
         return OTHER
 
+    def peek(self, value: str) -> str:
+        """What ``fold`` would return, without admitting anything."""
+        canonical = self.admitted.get(value)
+        if canonical is not None:
+            return canonical
+        return value if len(self.admitted) < self.limit else OTHER
+
     def remember(self, value: str) -> str:
         """A value found in restored state keeps its series, even beyond the limit."""
         if value == OTHER:

@@ -65,6 +65,12 @@ class CustomerTimeline:
             self._ids = {contact[1] for contact in self.contacts}
         return contact_id in self._ids
 
+    def find(self, contact_id: str) -> int | None:
+        """Index of the contact with this id, if there is one."""
+        if not self.has(contact_id):
+            return None
+        return next(i for i, contact in enumerate(self.contacts) if contact[1] == contact_id)
+
     def position(self, contact: Contact) -> int:
         """Where ``contact`` belongs in (timestamp, contact_id) order."""
         contacts = self.contacts
@@ -76,6 +82,11 @@ class CustomerTimeline:
         self.contacts.insert(index, contact)
         if self._ids is not None:
             self._ids.add(contact[1])
+
+    def remove_at(self, index: int) -> None:
+        contact = self.contacts.pop(index)
+        if self._ids is not None:
+            self._ids.discard(contact[1])
 
     def index_from(self, timestamp_ms: int) -> int:
         """Index of the first contact at or after ``timestamp_ms``."""

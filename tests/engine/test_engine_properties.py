@@ -31,6 +31,7 @@ class NewContact:
     channel: str
     reason: str
     inbound: bool
+    chain: str | None  # legs of one contact chain share it
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ operations = st.lists(
             channel=st.sampled_from(["phone", "chat", "email"]),
             reason=st.sampled_from(["billing", "login", "delivery", "refund"]),
             inbound=st.booleans().map(lambda b: b or False) | st.just(True),
+            chain=st.sampled_from([None, None, "x", "y"]),
         ),
         st.builds(Redeliver, which=st.integers(0, 50)),
         st.builds(
@@ -134,6 +136,7 @@ def run(config: EngineConfig, start_ms: int, ops: list) -> tuple[Engine, NaiveMo
                     op.channel,
                     op.reason,
                     op.inbound,
+                    op.chain,
                 )
                 sent.append(event)
             elif sent:
@@ -147,6 +150,7 @@ def run(config: EngineConfig, start_ms: int, ops: list) -> tuple[Engine, NaiveMo
                 event.channel,
                 event.reason,
                 event.inbound,
+                event.chain_id,
             )
             assert outcome_name(engine.ingest(event)) == expected
         assert engine.now_ms == model.now_ms
@@ -188,7 +192,12 @@ def test_figures_rebuilt_from_serialised_timelines_are_identical(config, start, 
     config=configs,
     start=st.integers(BASE_MS, BASE_MS + 40 * DAY_MS),
     events=st.lists(
-        st.tuples(st.sampled_from("abc"), st.integers(-20 * DAY_MS, 0), st.sampled_from("xyz")),
+        st.tuples(
+            st.sampled_from("abc"),
+            st.integers(-20 * DAY_MS, 0),
+            st.sampled_from("xyz"),
+            st.sampled_from([None, None, "chain1", "chain2"]),
+        ),
         max_size=25,
     ),
     order=st.randoms(use_true_random=False),
@@ -197,8 +206,8 @@ def test_arrival_order_does_not_change_the_figures(config, start, events, order)
     # Label folding is first come, first served: order-free only below the limit.
     config = replace(config, max_label_values=20)
     contacts = [
-        ContactEvent(f"k{i}", customer, start + offset, channel, "r")
-        for i, (customer, offset, channel) in enumerate(events)
+        ContactEvent(f"k{i}", customer, start + offset, channel, "r", chain_id=chain)
+        for i, (customer, offset, channel, chain) in enumerate(events)
     ]
     shuffled = list(contacts)
     order.shuffle(shuffled)
