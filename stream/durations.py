@@ -17,3 +17,13 @@ def parse_duration_ms(text: str) -> int:
             "(ms, s, m, h, d, w), e.g. 90s, 5m, 24h, 7d"
         )
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def format_duration(millis: int) -> str:
+    """Text ``parse_duration_ms`` reads back as ``millis``, in days at most: 604800000 -> 7d
+    (as people write intervals; 1w would be correct too)."""
+    units = sorted(((u, size) for u, size in _UNIT_MS.items() if u != "w"), key=lambda i: -i[1])
+    for unit, size in units:
+        if millis % size == 0:
+            return f"{millis // size}{unit}"
+    raise AssertionError("every whole number of milliseconds has a unit")

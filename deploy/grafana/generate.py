@@ -507,7 +507,12 @@ def launch_day(t: dict[str, float]) -> Json:
                 {
                     "id": "organize",
                     "options": {
-                        "excludeByName": {"Time": True, "channel": True, "reason": True},
+                        "excludeByName": {
+                            "Time": True,
+                            "channel": True,
+                            "reason": True,
+                            "definition": True,
+                        },
                         "indexByName": {
                             "window": 0,
                             **{f"Value #{ref}": i + 1 for i, (ref, _, _, _) in enumerate(columns)},
@@ -620,6 +625,81 @@ def launch_day(t: dict[str, float]) -> Json:
             ),
             "short",
             stack=True,
+        ),
+    ]
+
+    panels.append(lay.row("First-contact resolution ($window)"))
+    panels += [
+        timeseries(
+            lay,
+            "First-contact resolution ($window)",
+            "Of the window's contacts whose repeat interval has passed, the share no "
+            "follow-up came within. Contacts younger than the interval are provisional and "
+            "left out; the second line is the share of the window already judged.",
+            targets(
+                (
+                    f'rcr:first_contact_resolution:ratio{{window="$window", {ALL}}}',
+                    "resolved first time",
+                ),
+                ('rcr:resolution_maturity:ratio{window="$window"}', "share of window judged"),
+            ),
+            "percentunit",
+            w=8,
+        ),
+        timeseries(
+            lay,
+            "Which first contacts fail: per channel ($window)",
+            "Share of matured contacts a follow-up came within, by the channel of the first "
+            "contact (whatever channel the follow-up used).",
+            targets(
+                (
+                    "1 - rcr:first_contact_resolution:ratio"
+                    '{window="$window", reason="all", channel!="all"}',
+                    "{{channel}}",
+                )
+            ),
+            "percentunit",
+            w=8,
+        ),
+        timeseries(
+            lay,
+            "Which first contacts fail: per reason ($window)",
+            "Share of matured contacts a follow-up came within, by the reason of the first "
+            "contact.",
+            targets(
+                (
+                    "1 - rcr:first_contact_resolution:ratio"
+                    '{window="$window", channel="all", reason!="all"}',
+                    "{{reason}}",
+                )
+            ),
+            "percentunit",
+            w=8,
+        ),
+        timeseries(
+            lay,
+            "Repeat contact rate per definition ($window)",
+            "Every repeat definition of RCR_DEFINITIONS side by side (by customer, by customer "
+            "and reason, other intervals). No data when only one definition is configured.",
+            targets(
+                (
+                    f'rcr:definition_repeat_contact_rate:ratio{{window="$window", {ALL}}}',
+                    "{{definition}}",
+                )
+            ),
+            "percentunit",
+        ),
+        timeseries(
+            lay,
+            "First-contact resolution per definition ($window)",
+            "First-contact resolution under every repeat definition of RCR_DEFINITIONS.",
+            targets(
+                (
+                    f'rcr:definition_first_contact_resolution:ratio{{window="$window", {ALL}}}',
+                    "{{definition}}",
+                )
+            ),
+            "percentunit",
         ),
     ]
 

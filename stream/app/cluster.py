@@ -10,33 +10,51 @@ from __future__ import annotations
 
 import orjson
 
-from stream.app.partitions import WindowFigures
+from stream.app.partitions import DefinitionFigures, WindowFigures
 from stream.engine import Figures
 
+# Figures per label, in ``Figures`` field order. Rows from older workers carry fewer
+# numbers (no resolution figures): they read as zeros.
+_FIGURE_COUNT = len(tuple(Figures()))
 
-def encode_partition_figures(figures: WindowFigures) -> bytes:
+
+def encode_partition_figures(figures: DefinitionFigures) -> bytes:
     return orjson.dumps(
         {
-            window: [
-                [channel, reason, f.contacts, f.customers, f.repeat_customers, f.repeat_contacts]
-                for (channel, reason), f in sorted(by_label.items())
-            ]
-            for window, by_label in figures.items()
+            "definitions": {
+                definition: _encode_windows(windows) for definition, windows in figures.items()
+            }
         }
     )
 
 
+def _encode_windows(figures: WindowFigures) -> dict[str, list[list[object]]]:
+    return {
+        window: [[channel, reason, *f] for (channel, reason), f in sorted(by_label.items())]
+        for window, by_label in figures.items()
+    }
+
+
 def decode_partition_figures(
     key: bytes | None, value: bytes | None
-) -> tuple[str, WindowFigures] | None:
+) -> tuple[str, DefinitionFigures] | None:
+    """None for anything unreadable, including a record of a worker too old to name the
+    definitions: its partition's new owner republishes it within a second."""
     if key is None or value is None:
         return None
     try:
         document = orjson.loads(value)
         figures = {
-            window: {(row[0], row[1]): Figures(*row[2:6]) for row in rows}
-            for window, rows in document.items()
+            definition: {
+                window: {(row[0], row[1]): _figures(row[2:]) for row in rows}
+                for window, rows in windows.items()
+            }
+            for definition, windows in document["definitions"].items()
         }
-    except (orjson.JSONDecodeError, TypeError, IndexError, AttributeError):
+    except (orjson.JSONDecodeError, TypeError, IndexError, AttributeError, KeyError):
         return None
     return key.decode(errors="replace"), figures
+
+
+def _figures(numbers: list[int]) -> Figures:
+    return Figures(*numbers[:_FIGURE_COUNT])

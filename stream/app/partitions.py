@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from stream.engine import CustomerTimeline, Engine, EngineConfig, Figures, Label
+from stream.engine.definitions import Definition, headline_at
 from stream.engine.lookup import customer_lookup
 
 WindowFigures = dict[str, dict[Label, Figures]]
+# Figures of every repeat definition, by definition name.
+DefinitionFigures = dict[str, WindowFigures]
 
 
 class PartitionEngines:
@@ -48,6 +51,21 @@ class PartitionEngines:
         """This worker's figures: the sum over its partitions."""
         return sum_figures(engine.figures() for engine in self.engines.values())
 
+    def definition_figures(self) -> DefinitionFigures:
+        """This worker's figures under every definition."""
+        return sum_definition_figures(e.definition_figures() for e in self.engines.values())
+
+    def headline(self) -> Definition:
+        """The definition the contract's metrics show now."""
+        now = max((engine.now_ms for engine in self.engines.values()), default=self.clock_ms)
+        return headline_at(self.config.all_definitions, now)
+
+    def maturity(self) -> dict[str, dict[str, float]]:
+        """Per definition and window, the share no longer provisional (any engine: the
+        windows are the same on every partition, up to the partitions' newest events)."""
+        newest = max(self.engines.values(), key=lambda engine: engine.now_ms, default=None)
+        return {} if newest is None else newest.maturity()
+
     def find(self, customer_id: str) -> tuple[Engine, CustomerTimeline] | None:
         for engine in self.engines.values():
             timeline = engine.customers.get(customer_id)
@@ -78,3 +96,11 @@ def sum_figures(parts: Iterable[Mapping[str, Mapping[Label, Figures]]]) -> Windo
             for label, figures in by_label.items():
                 into[label] = into.get(label, Figures()) + figures
     return total
+
+
+def sum_definition_figures(parts: Iterable[Mapping[str, WindowFigures]]) -> DefinitionFigures:
+    by_definition: dict[str, list[WindowFigures]] = {}
+    for part in parts:
+        for definition, figures in part.items():
+            by_definition.setdefault(definition, []).append(figures)
+    return {name: sum_figures(figures) for name, figures in by_definition.items()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -42,13 +43,20 @@ def register_views(worker: ContactsWorker) -> None:
     async def rates(web: View, request: Request) -> Response:
         snapshot = worker.snapshot()
         base = snapshot.customer_base.get("all")
-        return web.json(
-            {
-                "customer_base": base,
-                "cluster": _windows_json(snapshot.cluster, base),
-                "worker": _windows_json(snapshot.local, None),
+        headline = snapshot.headline
+        maturity = snapshot.maturity.get(headline, {})
+        body = {
+            "customer_base": base,
+            "definition": headline,
+            "cluster": _windows_json(snapshot.cluster.get(headline, {}), base, maturity),
+            "worker": _windows_json(snapshot.local.get(headline, {}), None, maturity),
+        }
+        if snapshot.every_definition:
+            body["definitions"] = {
+                name: _windows_json(figures, base, snapshot.maturity.get(name, {}))
+                for name, figures in snapshot.cluster.items()
             }
-        )
+        return web.json(body)
 
     @app.page("/customers/{customer_id}")
     async def customer(web: View, request: Request, customer_id: str) -> Response:
@@ -150,11 +158,14 @@ def _bearer_matches(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
-def _windows_json(figures: WindowFigures, base: float | None) -> dict[str, Any]:
+def _windows_json(
+    figures: WindowFigures, base: float | None, maturity: Mapping[str, float]
+) -> dict[str, Any]:
     result = {}
     for window, by_label in figures.items():
         entry = _figures_json(by_label.get(TOTAL, Figures()))
         entry["contact_rate"] = _number(entry["contacts"] / base) if base else None
+        entry["resolution_maturity"] = maturity.get(window)
         entry["by_channel"] = {
             channel: _figures_json(f)
             for (channel, reason), f in sorted(by_label.items())
@@ -176,6 +187,10 @@ def _figures_json(figures: Figures) -> dict[str, Any]:
         "repeat_customers": figures.repeat_customers,
         "repeat_contacts": figures.repeat_contacts,
         "repeat_contact_rate": _number(figures.repeat_contact_rate),
+        "resolved_contacts": figures.resolved_contacts,
+        "unresolved_contacts": figures.unresolved_contacts,
+        "provisional_contacts": figures.provisional_contacts,
+        "first_contact_resolution_rate": _number(figures.first_contact_resolution_rate),
     }
 
 

@@ -31,11 +31,12 @@ from stream.app.customer_base import decode_customer_base
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
 from stream.app.kafka_options import client_options, faust_credentials
-from stream.app.partitions import PartitionEngines, WindowFigures, sum_figures
+from stream.app.partitions import DefinitionFigures, PartitionEngines, sum_definition_figures
 from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
+from stream.durations import format_duration
 from stream.engine import EngineConfig, PeriodKind
 from stream.engine.drilldown import ReasonTrend, repeat_reasons
 from stream.engine.lookup import CustomerView, customer_view
@@ -248,7 +249,7 @@ class ContactsWorker:
 
     async def _publish_partition_figures(self) -> None:
         for partition, engine in self.engines:
-            encoded = encode_partition_figures(engine.figures())
+            encoded = encode_partition_figures(engine.definition_figures())
             if self._published.get(partition) != encoded:
                 await self.figures_topic.send(key=str(partition).encode(), value=encoded)
                 self._published[partition] = encoded
@@ -320,26 +321,35 @@ class ContactsWorker:
 
     def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:
         """Reasons customers come back for today, against yesterday (cluster-wide)."""
-        cluster = self.cluster_figures()
+        cluster = self.cluster_figures().get(self.engines.headline().name, {})
         return repeat_reasons(cluster.get("day", {}), cluster.get("previous_day", {}), limit)
 
     def snapshot(self) -> FiguresSnapshot:
         base = dict(self.customer_base.latest)
         if "all" not in base and self.settings.customer_base:
             base["all"] = self.settings.customer_base
+        definitions = self.engines.config.all_definitions
         return FiguresSnapshot(
-            local=self.engines.figures(),
+            local=self.engines.definition_figures(),
             cluster=self.cluster_figures(),
+            headline=self.engines.headline().name,
+            every_definition=len(definitions) > 1,
             customer_base=base,
             windows=self.window_names,
+            maturity=self.engines.maturity(),
+            definitions={
+                d.name: (d.matching_key.value, format_duration(d.repeat_interval_ms))
+                for d in definitions
+            },
         )
 
-    def cluster_figures(self) -> WindowFigures:
+    def cluster_figures(self) -> DefinitionFigures:
+        """Every definition's figures over every partition of the group."""
         latest = dict(self.partition_figures.latest)
         # Our own partitions are fresher in memory than on the topic.
         for partition, engine in self.engines:
-            latest[str(partition)] = engine.figures()
-        return sum_figures(latest.values())
+            latest[str(partition)] = engine.definition_figures()
+        return sum_definition_figures(latest.values())
 
 
 def _quiet_client_loggers(level: str) -> None:

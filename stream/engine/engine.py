@@ -98,6 +98,18 @@ class Window:
     def contains(self, timestamp_ms: int) -> bool:
         return self.start_ms <= timestamp_ms and (self.end_ms is None or timestamp_ms < self.end_ms)
 
+    def maturity(self, now_ms: int, repeat_interval_ms: int) -> float:
+        """Share of the window's elapsed span whose contacts are no longer provisional.
+
+        1.0 for a window wholly older than the interval, 0.0 for one wholly younger: a
+        low value says the resolution figures of the window are still mostly open.
+        """
+        end = now_ms + 1 if self.end_ms is None else min(self.end_ms, now_ms + 1)
+        if end <= self.start_ms:
+            return 1.0  # a period in the future holds nothing open
+        matured_until = min(end, now_ms - repeat_interval_ms)
+        return max(0, matured_until - self.start_ms) / (end - self.start_ms)
+
 
 class Engine:
     def __init__(
@@ -480,6 +492,17 @@ class Engine:
         lenses = {definition.name: lens for definition, lens in self.lenses}
         return {
             definition.name: lenses.get(definition.name, self).figures()
+            for definition in self.config.all_definitions
+        }
+
+    def maturity(self) -> dict[str, dict[str, float]]:
+        """``Window.maturity`` of every window, by definition name."""
+        engines = {definition.name: lens for definition, lens in self.lenses}
+        return {
+            definition.name: {
+                window.name: window.maturity(self._now_ms, definition.repeat_interval_ms)
+                for window in engines.get(definition.name, self).windows()
+            }
             for definition in self.config.all_definitions
         }
 

@@ -7,7 +7,7 @@ metric, and every scrape sees one consistent snapshot of all windows and labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily
@@ -16,36 +16,62 @@ from prometheus_client.registry import Collector
 from stream.engine import TOTAL, Figures, Label
 
 WindowFigures = Mapping[str, Mapping[Label, Figures]]
-LABELS = ["window", "channel", "reason"]
+DefinitionFigures = Mapping[str, WindowFigures]
+LABELS = ["window", "channel", "reason", "definition"]
 
 
 @dataclass(frozen=True)
 class FiguresSnapshot:
-    """``local``: this worker's partitions; ``cluster``: every partition of the group."""
+    """Figures by repeat definition. ``local``: this worker's partitions; ``cluster``:
+    every partition of the group. ``headline`` names the definition the contract's
+    families show; ``rcr_definition_*`` families show every definition when
+    ``every_definition`` (several are configured)."""
 
-    local: WindowFigures = field(default_factory=dict)
-    cluster: WindowFigures = field(default_factory=dict)
+    local: DefinitionFigures = field(default_factory=dict)
+    cluster: DefinitionFigures = field(default_factory=dict)
+    headline: str = "default"
+    every_definition: bool = False
     customer_base: Mapping[str, float] = field(default_factory=dict)
     # Every window gets an all/all series, zero when empty: "No data" on a board should
     # mean a broken pipeline, never a quiet hour.
     windows: tuple[str, ...] = ()
+    # Definition -> window -> share of the window no longer provisional.
+    maturity: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Definition -> (matching key, repeat interval) for rcr_definition_info.
+    definitions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
+# Additive per-worker gauges: family name suffix -> (Figures attribute, help).
 _ADDITIVE = {
-    "rcr_customers": (
-        "customers",
-        "Distinct customers with >= 1 inbound contact in the window, for this worker's partitions",
+    "customers": (
+        "Distinct customers with >= 1 inbound contact in the window, for this worker's partitions"
     ),
-    "rcr_repeat_customers": (
-        "repeat_customers",
-        "Customers with >= 2 inbound contacts in the window, for this worker's partitions",
+    "repeat_customers": (
+        "Customers with >= 2 inbound contacts in the window, for this worker's partitions"
     ),
-    "rcr_contacts": ("contacts", "Inbound contacts in the window, this worker's partitions"),
-    "rcr_repeat_contacts": (
-        "repeat_contacts",
-        "Contact-level repeats in the window, this worker's partitions",
+    "contacts": "Inbound contacts in the window, this worker's partitions",
+    "repeat_contacts": "Contact-level repeats in the window, this worker's partitions",
+    "resolved_contacts": (
+        "Contacts in the window whose repeat interval has passed with no follow-up,"
+        " this worker's partitions"
+    ),
+    "unresolved_contacts": (
+        "Contacts in the window whose repeat interval has passed and which a follow-up"
+        " came within, by the first contact's labels, this worker's partitions"
+    ),
+    "provisional_contacts": (
+        "Contacts in the window younger than the repeat interval, this worker's partitions"
     ),
 }
+# Cluster-wide ratios: family name suffix -> (Figures property, help).
+_RATES = {
+    "repeat_contact_rate": "Cluster-wide repeat_customers / customers (NaN when 0/0)",
+    "first_contact_resolution_rate": (
+        "Cluster-wide resolved / (resolved + unresolved) contacts (NaN when 0/0)"
+    ),
+}
+# Contacts do not depend on the definition: no rcr_definition_contacts.
+_PER_DEFINITION = [name for name in _ADDITIVE if name != "contacts"]
 
 
 class FiguresCollector(Collector):
@@ -58,37 +84,48 @@ class FiguresCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshot = self._snapshot()
-        local = _with_every_window(snapshot.local, snapshot.windows)
-        cluster = _with_every_window(snapshot.cluster, snapshot.windows)
         families = self._families()
-        for name, (attribute, _) in _ADDITIVE.items():
-            for (window, channel, reason), figures in _series(local):
-                families[name].add_metric([window, channel, reason], getattr(figures, attribute))
-        for (window, channel, reason), figures in _series(cluster):
-            families["rcr_repeat_contact_rate"].add_metric(
-                [window, channel, reason], figures.repeat_contact_rate
-            )
+        headline = snapshot.headline
+        local = _with_every_window(snapshot.local.get(headline, {}), snapshot.windows)
+        cluster = _with_every_window(snapshot.cluster.get(headline, {}), snapshot.windows)
+        _add_figures(families, "rcr_", _ADDITIVE, local, headline)
+        _add_rates(families, "rcr_", cluster, headline)
         base = snapshot.customer_base.get("all")
         for window, by_label in cluster.items():
             contacts = by_label.get(TOTAL, Figures()).contacts
             families["rcr_contact_rate"].add_metric(
-                [window, "all", "all"], contacts / base if base else math.nan
+                [window, "all", "all", headline], contacts / base if base else math.nan
             )
         for segment, value in sorted(snapshot.customer_base.items()):
             families["rcr_customer_base"].add_metric([segment], value)
+        if snapshot.every_definition:
+            for name in snapshot.definitions:
+                local = _with_every_window(snapshot.local.get(name, {}), snapshot.windows)
+                cluster = _with_every_window(snapshot.cluster.get(name, {}), snapshot.windows)
+                _add_figures(families, "rcr_definition_", _PER_DEFINITION, local, name)
+                _add_rates(families, "rcr_definition_", cluster, name)
+        for name, windows in snapshot.maturity.items():
+            for window, share in windows.items():
+                families["rcr_resolution_maturity_ratio"].add_metric([window, name], share)
+        for name, (matching_key, interval) in snapshot.definitions.items():
+            families["rcr_definition_info"].add_metric(
+                [name, matching_key, interval, str(name == headline).lower()], 1
+            )
         yield from families.values()
 
     @staticmethod
     def _families() -> dict[str, GaugeMetricFamily]:
         families = {
-            name: GaugeMetricFamily(name, help_text, labels=LABELS)
-            for name, (_, help_text) in _ADDITIVE.items()
+            f"rcr_{name}": GaugeMetricFamily(f"rcr_{name}", help_text, labels=LABELS)
+            for name, help_text in {**_ADDITIVE, **_RATES}.items()
         }
-        families["rcr_repeat_contact_rate"] = GaugeMetricFamily(
-            "rcr_repeat_contact_rate",
-            "Cluster-wide repeat_customers / customers (NaN when 0/0)",
-            labels=LABELS,
-        )
+        for name in [*_PER_DEFINITION, *_RATES]:
+            help_text = {**_ADDITIVE, **_RATES}[name]
+            families[f"rcr_definition_{name}"] = GaugeMetricFamily(
+                f"rcr_definition_{name}",
+                f"{help_text}; every repeat definition, when several are configured",
+                labels=LABELS,
+            )
         families["rcr_contact_rate"] = GaugeMetricFamily(
             "rcr_contact_rate",
             "Cluster-wide contacts / active customer base (NaN without a base)",
@@ -97,7 +134,40 @@ class FiguresCollector(Collector):
         families["rcr_customer_base"] = GaugeMetricFamily(
             "rcr_customer_base", "Latest active customer base", labels=["segment"]
         )
+        families["rcr_resolution_maturity_ratio"] = GaugeMetricFamily(
+            "rcr_resolution_maturity_ratio",
+            "Share of the window's elapsed span older than the repeat interval: the part"
+            " whose contacts are resolved or not, no longer provisional",
+            labels=["window", "definition"],
+        )
+        families["rcr_definition_info"] = GaugeMetricFamily(
+            "rcr_definition_info",
+            "Repeat definitions configured; headline=true for the one the rcr_* figures show",
+            labels=["definition", "matching_key", "repeat_interval", "headline"],
+        )
         return families
+
+
+def _add_figures(
+    families: dict[str, GaugeMetricFamily],
+    prefix: str,
+    names: Iterable[str],
+    figures: WindowFigures,
+    definition: str,
+) -> None:
+    for name in names:
+        family = families[prefix + name]
+        for (window, channel, reason), value in _series(figures):
+            family.add_metric([window, channel, reason, definition], getattr(value, name))
+
+
+def _add_rates(
+    families: dict[str, GaugeMetricFamily], prefix: str, figures: WindowFigures, definition: str
+) -> None:
+    for name in _RATES:
+        family = families[prefix + name]
+        for (window, channel, reason), value in _series(figures):
+            family.add_metric([window, channel, reason, definition], getattr(value, name))
 
 
 def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figures]]:

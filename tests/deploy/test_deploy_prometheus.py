@@ -122,7 +122,9 @@ def test_ratios_are_sums_over_workers(yaml: ModuleType) -> None:
     assert by_name["rcr:repeat_contact_rate:ratio"].split("/")[0].strip() == (
         "rcr:repeat_customers:sum"
     )
-    assert by_name["rcr:customers:sum"] == "sum by (window, channel, reason) (rcr_customers)"
+    assert by_name["rcr:customers:sum"] == (
+        "sum by (definition, window, channel, reason) (rcr_customers)"
+    )
     for name, expr in by_name.items():
         assert "avg" not in expr, name
         assert "rcr_repeat_contact_rate" not in expr and "rcr_contact_rate" not in expr, name

@@ -185,3 +185,13 @@ def test_a_late_follow_up_turns_a_resolved_contact_unresolved():
     assert resolution(engine, "7d") == (1, 0, 0)
     engine.ingest(ContactEvent("b", "u", OCT_31_2017 - 2 * DAY - HOUR))
     assert resolution(engine, "7d") == (1, 1, 0)
+
+
+def test_maturity_is_the_share_of_a_window_older_than_the_interval():
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=DAY)
+    maturity = engine.maturity()["default"]
+    assert maturity["1h"] == 0.0
+    assert maturity["24h"] == 0.0
+    assert maturity["7d"] == pytest.approx(6 / 7, abs=1e-6)
+    assert maturity["previous_month"] == 1.0
+    assert maturity["day"] == 0.0  # 2017-10-31T00:00Z: the day has just begun

@@ -77,7 +77,12 @@ def test_the_customer_base_topic_sets_the_contact_rate(broker, redis_server, tmp
         worker.wait_ready()
         records = contact_records(200, seed=22, now_ms=safe_now_ms())
         produce(broker.bootstrap, stack.topic, records)
-        label = (("channel", "all"), ("reason", "all"), ("window", "24h"))
+        label = (
+            ("channel", "all"),
+            ("definition", "default"),
+            ("reason", "all"),
+            ("window", "24h"),
+        )
 
         def contact_rate() -> float:
             return worker.metrics().get(("rcr_contact_rate", label), float("nan"))

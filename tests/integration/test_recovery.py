@@ -85,7 +85,12 @@ def test_a_worker_loads_its_table_from_the_changelog_in_bulk(broker, redis_serve
     worker = stack.start_worker()
     try:
         worker.wait_ready()
-        label = (("channel", "all"), ("reason", "all"), ("window", "30d"))
+        label = (
+            ("channel", "all"),
+            ("definition", "default"),
+            ("reason", "all"),
+            ("window", "30d"),
+        )
         assert worker.metrics()[("rcr_customers", label)] == 3000 - 200
         assert "Restoring state from changelog topics" not in worker.log.read_text()
     finally:

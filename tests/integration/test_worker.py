@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.integration.traffic import (
 from tests.integration.workers import Stack, WorkerProcess
 
 pytestmark = pytest.mark.integration
-FIGURES = ("contacts", "customers", "repeat_customers", "repeat_contacts")
+FIGURES = tuple(field.name for field in fields(Figures))
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def cluster_figures(workers: list[WorkerProcess]) -> dict[tuple[str, str, str], 
             if figure in FIGURES and name.startswith("rcr_"):
                 label = dict(labels)
                 key = (label["window"], label["channel"], label["reason"])
-                totals.setdefault(key, [0, 0, 0, 0])[FIGURES.index(figure)] += value
+                totals.setdefault(key, [0] * len(FIGURES))[FIGURES.index(figure)] += value
     return {key: Figures(*map(int, values)) for key, values in totals.items() if any(values)}
 
 
@@ -95,7 +96,10 @@ def test_live_figures_equal_the_offline_engine(stack, workers, broker, redis_cli
 
     samples = workers[0].metrics()
     rate = samples[
-        ("rcr_repeat_contact_rate", (("channel", "all"), ("reason", "all"), ("window", "24h")))
+        (
+            "rcr_repeat_contact_rate",
+            (("channel", "all"), ("definition", "default"), ("reason", "all"), ("window", "24h")),
+        )
     ]
     total = expected[("24h", "all", "all")]
     assert rate == pytest.approx(total.repeat_customers / total.customers)
