@@ -5,6 +5,7 @@ A bad value stops start-up with a message naming the variable (``ConfigError``).
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,12 @@ from stream.durations import parse_duration_ms
 from stream.engine.definitions import Definition, parse_definitions
 
 ENV_PREFIX = "RCR_"
+# Event fields with a meaning of their own, and metric label names: no extra dimension.
+RESERVED_FIELDS = frozenset(
+    {"contact_id", "customer_id", "timestamp", "channel", "reason", "direction", "chain_id"}
+    | {"all", "window", "definition", "dimension", "value", "segment", "outcome"}
+)
+MAX_DIMENSIONS = 5
 
 
 class ConfigError(ValueError):
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
     repeat_interval: str = Field("7d", description="max gap between a contact and its repeat")
     max_clock_skew: str = Field("5m", description="how far ahead of the wall clock is accepted")
     max_label_values: int = Field(20, ge=1, le=1000, description="values per dimension")
+    dimensions: str = Field(
+        "queue",
+        description="extra label dimensions beside channel and reason: event fields,"
+        " comma separated (empty: none)",
+    )
     definitions: str = Field(
         "",
         description="named repeat definitions, name=customer|customer_reason/interval[@from]"
@@ -125,6 +137,21 @@ class Settings(BaseSettings):
         parse_duration_ms(value)
         return value.strip()
 
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions_parse(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        for name in names:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"{name!r}: a dimension is an event field name like queue")
+            if name in RESERVED_FIELDS:
+                raise ValueError(f"{name!r} is a field of the contract, not an extra dimension")
+        if len(set(names)) != len(names):
+            raise ValueError(f"dimensions repeat: {value!r}")
+        if len(names) > MAX_DIMENSIONS:
+            raise ValueError(f"at most {MAX_DIMENSIONS} extra dimensions (series multiply)")
+        return ",".join(names)
+
     @field_validator("definitions")
     @classmethod
     def _definitions_parse(cls, value: str) -> str:
@@ -184,6 +211,10 @@ class Settings(BaseSettings):
     @property
     def repeat_interval_ms(self) -> int:
         return parse_duration_ms(self.repeat_interval)
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        return tuple(name for name in self.dimensions.split(",") if name)
 
     @property
     def repeat_definitions(self) -> tuple[Definition, ...]:

@@ -21,9 +21,20 @@ class Contact:
     channel: str
     reason: str
     chain: str | None = None
+    # Extra dimensions: name -> value (RCR_DIMENSIONS).
+    dimensions: tuple[tuple[str, str], ...] = ()
 
 
 CHAIN_MARK = "\x1echain:"
+DIMENSION_MARK = "\x1d"
+
+
+def matches(contact: Contact, label: tuple[str, str]) -> bool:
+    """Whether a contact counts under a label: all, its channel, its reason, or its value
+    in an extra dimension (labelled (DIMENSION_MARK + name, value))."""
+    if label[0].startswith(DIMENSION_MARK):
+        return (label[0][1:], label[1]) in contact.dimensions
+    return label[0] in ("all", contact.channel) and label[1] in ("all", contact.reason)
 
 
 def local(timestamp_ms: int, zone: str) -> datetime:
@@ -112,19 +123,14 @@ def figures_in(
     result: dict[tuple[str, str], Figures7] = {}
     labels = {("all", "all")}
     labels |= {(c.channel, "all") for c in contacts} | {("all", c.reason) for c in contacts}
+    labels |= {(DIMENSION_MARK + name, value) for c in contacts for name, value in c.dimensions}
     for label in labels:
         n_contacts = n_customers = n_repeat_customers = n_repeats = 0
         statuses = {"resolved": 0, "unresolved": 0, "provisional": 0}
         for own in by_customer.values():
             flags = repeat_flags(own, interval_ms)
             own_statuses = resolution(own, interval_ms, now_ms)
-            inside = [
-                c
-                for c in own
-                if start_ms <= c.timestamp_ms < end_ms
-                and label[0] in ("all", c.channel)
-                and label[1] in ("all", c.reason)
-            ]
+            inside = [c for c in own if start_ms <= c.timestamp_ms < end_ms and matches(c, label)]
             n_contacts += len(inside)
             n_customers += len(inside) >= 1
             n_repeat_customers += len(inside) >= 2
@@ -158,6 +164,8 @@ class NaiveModel:
     accepted: list[Contact] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    dimension_names: tuple[str, ...] = ()
+    dimension_values: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def now_ms(self) -> int:
@@ -175,49 +183,98 @@ class NaiveModel:
         reason: str,
         inbound: bool,
         chain: str | None = None,
+        dimensions: tuple[str, ...] = (),
     ) -> str:
         if not inbound:
             return "ignored"
         if ts > self.wall_ms + self.skew_ms:
             return "too_far_in_future"
-        self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
-        in_longest_window = ts > self.now_ms - max(self.windows.values())
+        now = max(self.now_ms, ts)
+        in_longest_window = ts > now - max(self.windows.values())
         previous_month_start = period_range(
-            "month", period_range("month", self.now_ms, self.zone)[0] - 1, self.zone
+            "month", period_range("month", now, self.zone)[0] - 1, self.zone
         )[0]
         if not in_longest_window and ts < previous_month_start:
             return "too_late"
+        # Duplicates and further legs of a chain are not counted, and do not move now.
+        values = dict(zip(self.dimension_names, dimensions, strict=False))
+        wanted = tuple((name, values.get(name, "unknown")) for name in self.dimension_names)
         if chain is not None:
-            return self._leg(customer, ts, channel, reason, chain)
+            return self._leg(customer, ts, channel, reason, chain, wanted)
         if any(
             c.customer_id == customer and c.contact_id == contact_id and c.chain is None
             for c in self.accepted
         ):
             return "duplicate"
+        self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
         channel = self._fold(self.channels, channel)
         reason = self._fold(self.reasons, reason)
-        self.accepted.append(Contact(customer, contact_id, ts, channel, reason))
+        folded = self._fold_dimensions(wanted)
+        self.accepted.append(Contact(customer, contact_id, ts, channel, reason, None, folded))
         return "accepted"
 
-    def _leg(self, customer: str, ts: int, channel: str, reason: str, chain: str) -> str:
-        """A chain counts once, under its first leg by (timestamp, channel, reason)."""
+    def _leg(
+        self,
+        customer: str,
+        ts: int,
+        channel: str,
+        reason: str,
+        chain: str,
+        dimensions: tuple[tuple[str, str], ...],
+    ) -> str:
+        """A chain counts once, under its first leg by (timestamp, channel, reason, extra
+        dimension values)."""
         counted = [c for c in self.accepted if c.customer_id == customer and c.chain == chain]
         if counted:
             first = counted[0]
-            leg = (ts, self._peek(self.channels, channel), self._peek(self.reasons, reason))
-            if leg == (first.timestamp_ms, first.channel, first.reason):
+            leg = (
+                ts,
+                self._peek(self.channels, channel),
+                self._peek(self.reasons, reason),
+                tuple(
+                    self._peek(self.dimension_values.setdefault(name, []), value)
+                    for name, value in dimensions
+                ),
+            )
+            kept = (
+                first.timestamp_ms,
+                first.channel,
+                first.reason,
+                tuple(value for _, value in first.dimensions),
+            )
+            if leg == kept:
                 return "duplicate"
-            if leg < (first.timestamp_ms, first.channel, first.reason):
+            if leg < kept:
                 self.accepted.remove(first)
-                self._add_leg(customer, ts, channel, reason, chain)
+                self._add_leg(customer, ts, channel, reason, chain, dimensions)
             return "chained"
-        self._add_leg(customer, ts, channel, reason, chain)
+        self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
+        self._add_leg(customer, ts, channel, reason, chain, dimensions)
         return "accepted"
 
-    def _add_leg(self, customer: str, ts: int, channel: str, reason: str, chain: str) -> None:
+    def _add_leg(
+        self,
+        customer: str,
+        ts: int,
+        channel: str,
+        reason: str,
+        chain: str,
+        dimensions: tuple[tuple[str, str], ...],
+    ) -> None:
         channel = self._fold(self.channels, channel)
         reason = self._fold(self.reasons, reason)
-        self.accepted.append(Contact(customer, CHAIN_MARK + chain, ts, channel, reason, chain))
+        folded = self._fold_dimensions(dimensions)
+        self.accepted.append(
+            Contact(customer, CHAIN_MARK + chain, ts, channel, reason, chain, folded)
+        )
+
+    def _fold_dimensions(
+        self, dimensions: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (name, self._fold(self.dimension_values.setdefault(name, []), value))
+            for name, value in dimensions
+        )
 
     def _peek(self, admitted: list[str], value: str) -> str:
         """What ``_fold`` would give, admitting nothing."""

@@ -29,6 +29,7 @@ BAD_VALUES = {
     "repeat_interval": "7",
     "max_clock_skew": "0s",
     "max_label_values": "0",
+    "dimensions": "queue,channel",
     "definitions": "default=customer/7d,default=customer_reason/1d",
     "customer_base": "-5",
     "max_record_bytes": "12",

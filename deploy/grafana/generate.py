@@ -628,6 +628,32 @@ def launch_day(t: dict[str, float]) -> Json:
         ),
     ]
 
+    panels.append(lay.row("Extra dimensions ($window)"))
+    panels += [
+        timeseries(
+            lay,
+            "Repeat contact rate per extra dimension ($window)",
+            "Per value of each extra dimension of RCR_DIMENSIONS (queue by default; values "
+            'beyond RCR_MAX_LABEL_VALUES are folded into "other"). Never crossed with '
+            "channel or reason.",
+            targets(
+                (
+                    'rcr:dimension_repeat_contact_rate:ratio{window="$window"}',
+                    "{{dimension}}={{value}}",
+                )
+            ),
+            "percentunit",
+        ),
+        timeseries(
+            lay,
+            "Contacts per extra dimension ($window)",
+            "Inbound contacts in the window per value of each extra dimension.",
+            targets(('rcr:dimension_contacts:sum{window="$window"}', "{{dimension}}={{value}}")),
+            "short",
+            stack=True,
+        ),
+    ]
+
     panels.append(lay.row("First-contact resolution ($window)"))
     panels += [
         timeseries(

@@ -67,7 +67,9 @@ class ContactProcessor:
             if self.engines.engine(record.partition) is None:
                 result.not_ours += 1
                 continue
-            decoded = decode_contact(record.value, self.max_record_bytes)
+            decoded = decode_contact(
+                record.value, self.max_record_bytes, self.engines.config.dimensions
+            )
             if isinstance(decoded, Rejection):
                 self._reject(result, record, decoded)
             elif record.partition != self.partition_of(decoded.customer_id):

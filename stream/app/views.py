@@ -15,6 +15,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
+from stream.engine.timeline import dimension_of
 from stream.metrics.figures import WindowFigures
 from stream.sinks.redis_projection import bursts_key, customer_key, top_customers_key
 
@@ -176,6 +177,12 @@ def _windows_json(
             for (channel, reason), f in sorted(by_label.items())
             if channel == "all" and reason != "all"
         }
+        by_dimension: dict[str, dict[str, Any]] = {}
+        for label, f in sorted(by_label.items()):
+            dimension = dimension_of(label)
+            if dimension is not None:
+                by_dimension.setdefault(dimension, {})[label[1]] = _figures_json(f)
+        entry["by_dimension"] = by_dimension
         result[window] = entry
     return result
 

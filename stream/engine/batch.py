@@ -58,7 +58,7 @@ def collect_timelines(events: Iterable[ContactEvent]) -> tuple[dict[str, Custome
             continue
         seen.add(key)
         contacts[event.customer_id].append(
-            (event.timestamp_ms, event.contact_id, event.channel, event.reason)
+            (event.timestamp_ms, event.contact_id, event.channel, event.reason, ())
         )
     return {customer: CustomerTimeline(items) for customer, items in contacts.items()}, duplicates
 

@@ -33,7 +33,7 @@ def bursts_since(
     contacts = timeline.contacts
     found = []
     for index in range(timeline.index_from(since_ms), len(contacts)):
-        at_ms, _, channel, reason = contacts[index]
+        at_ms, _, channel, reason, _ = contacts[index]
         if index - timeline.index_from(at_ms - span_ms + 1) + 1 == size:
             found.append(Burst(customer_id, size, span_ms, at_ms, channel, reason))
     return found

@@ -11,7 +11,7 @@ timelines alone (``rebuild``), which is what a worker does after taking over par
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -20,9 +20,16 @@ from stream.engine.definitions import Definition, MatchingKey, headline_at
 from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
 from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
-from stream.engine.labels import LabelFolder
+from stream.engine.labels import UNKNOWN, DimensionFolder, LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
-from stream.engine.timeline import Contact, CustomerTimeline, Label, Status, labels_of
+from stream.engine.timeline import (
+    Contact,
+    CustomerTimeline,
+    Label,
+    Status,
+    dimension_of,
+    labels_of,
+)
 
 if TYPE_CHECKING:
     from stream.settings import Settings
@@ -46,6 +53,8 @@ class EngineConfig:
     max_label_values: int = 20
     # Empty: one definition, ``default``, matching by customer at ``repeat_interval_ms``.
     definitions: tuple[Definition, ...] = ()
+    # Extra label dimensions beside channel and reason (event fields, e.g. "queue").
+    dimensions: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -56,6 +65,7 @@ class EngineConfig:
             timezone=settings.timezone,
             max_label_values=settings.max_label_values,
             definitions=settings.repeat_definitions,
+            dimensions=settings.dimension_names,
         )
 
     @property
@@ -125,6 +135,9 @@ class Engine:
         self.calendar = Calendar(config.timezone)
         self.channels = LabelFolder(config.max_label_values)
         self.reasons = LabelFolder(config.max_label_values)
+        self.dimensions = [
+            DimensionFolder(name, config.max_label_values) for name in config.dimensions
+        ]
         self.expiry = ExpiryIndex()
         # Customers whose state (and so lookup) changed since the last ``take_changed``.
         self.changed: set[str] = set()
@@ -196,11 +209,11 @@ class Engine:
                 continue
             contacts = timeline.contacts
             for index in range(timeline.index_from(first_ms), timeline.index_from(stop_ms)):
-                timestamp, _, channel, reason = contacts[index]
+                contact = contacts[index]
                 status = timeline.status(index, now_ms, interval)
                 for window in self.windows():
-                    if window.contains(timestamp):
-                        for label in labels_of(channel, reason):
+                    if window.contains(contact[0]):
+                        for label in labels_of(contact):
                             window.figures.move(label, Status.PROVISIONAL, status)
 
     def _slide(self, window: Window, after_ms: int, until_ms: int) -> None:
@@ -214,10 +227,9 @@ class Engine:
             contacts = timeline.contacts
             end = len(contacts)
             for index in range(timeline.index_from(old_start), timeline.index_from(until_ms + 1)):
-                _, _, channel, reason = contacts[index]
                 repeat = timeline.is_repeat(index, interval)
                 status = timeline.status(index, now, interval)
-                for label in labels_of(channel, reason):
+                for label in labels_of(contacts[index]):
                     after = timeline.count_upto_two(index + 1, end, label)
                     window.figures.remove_contact(label, after, repeat, status)
         self.changed |= leaving
@@ -257,8 +269,8 @@ class Engine:
         timestamp = event.timestamp_ms
         if timestamp > self._wall_ms + self.config.max_clock_skew_ms:
             return Rejection(RejectReason.TOO_FAR_IN_FUTURE, "beyond the clock skew limit")
-        self._move_now(timestamp)
-        if timestamp < self.retention_start_ms:
+        # An event newer than now cannot be too late: it becomes now.
+        if timestamp <= self._now_ms and timestamp < self.retention_start_ms:
             return Rejection(RejectReason.TOO_LATE, "older than the state retention")
         # One string object per customer, shared by the table key and the expiry index.
         customer_id = sys.intern(event.customer_id)
@@ -268,7 +280,10 @@ class Engine:
         identity = contact_identity(event)
         stored = timeline.find(identity)
         if stored is not None:
+            # Not counted again, so it does not move now either: a restart, which knows
+            # only counted contacts, finds the same now.
             return self._another_leg(customer_id, timeline, stored, event)
+        self._move_now(timestamp)
         self._count(customer_id, timeline, self._contact(event, identity))
         return Outcome.ACCEPTED
 
@@ -288,6 +303,7 @@ class Engine:
             counted[1],
             self.channels.peek(event.channel),
             self.reasons.peek(event.reason),
+            self._dimension_labels(event, DimensionFolder.peek),
         )
         if leg == counted:
             return Outcome.DUPLICATE
@@ -302,6 +318,18 @@ class Engine:
             identity,
             self.channels.fold(event.channel),
             self.reasons.fold(event.reason),
+            self._dimension_labels(event, DimensionFolder.fold),
+        )
+
+    def _dimension_labels(
+        self, event: ContactEvent, fold: Callable[[DimensionFolder, str], Label]
+    ) -> tuple[Label, ...]:
+        if not self.dimensions:
+            return ()
+        values = event.dimensions
+        return tuple(
+            fold(folder, values[i] if i < len(values) else UNKNOWN)
+            for i, folder in enumerate(self.dimensions)
         )
 
     def _count(self, customer_id: str, timeline: CustomerTimeline, contact: Contact) -> None:
@@ -350,7 +378,7 @@ class Engine:
             and self._status_before(preceding[0], following) == Status.RESOLVED
         ):
             preceding = None
-        labels = labels_of(contact[2], contact[3])
+        labels = labels_of(contact)
         for window in self.windows():
             if window.contains(timestamp):
                 start = timeline.index_from(window.start_ms)
@@ -359,10 +387,10 @@ class Engine:
                     before = timeline.count_upto_two(start, stop, label)
                     window.figures.add_contact(label, before, repeat, status)
             if successor is not None and window.contains(successor[0]):
-                for label in labels_of(successor[2], successor[3]):
+                for label in labels_of(successor):
                     window.figures.add_repeat(label)
             if preceding is not None and window.contains(preceding[0]):
-                for label in labels_of(preceding[2], preceding[3]):
+                for label in labels_of(preceding):
                     window.figures.move(label, Status.RESOLVED, Status.UNRESOLVED)
         timeline.insert_at(position, contact)
         self.expiry.add(timestamp, customer_id)
@@ -395,7 +423,7 @@ class Engine:
             if old_status == new_status:
                 preceding = None
         timeline.remove_at(index)
-        labels = labels_of(contact[2], contact[3])
+        labels = labels_of(contact)
         for window in self.windows():
             if window.contains(timestamp):
                 start = timeline.index_from(window.start_ms)
@@ -404,10 +432,10 @@ class Engine:
                     after = timeline.count_upto_two(start, stop, label)
                     window.figures.remove_contact(label, after, repeat, status)
             if successor is not None and window.contains(successor[0]):
-                for label in labels_of(successor[2], successor[3]):
+                for label in labels_of(successor):
                     window.figures.add_repeat(label, -1)
             if preceding is not None and window.contains(preceding[0]):
-                for label in labels_of(preceding[2], preceding[3]):
+                for label in labels_of(preceding):
                     window.figures.move(label, old_status, new_status)
         self.changed.add(customer_id)
 
@@ -441,8 +469,14 @@ class Engine:
                 continue
             # Restored contacts share the label strings, as ingested ones do.
             timeline.contacts = [
-                (timestamp, contact_id, self.channels.remember(ch), self.reasons.remember(rs))
-                for timestamp, contact_id, ch, rs in timeline.contacts
+                (
+                    timestamp,
+                    contact_id,
+                    self.channels.remember(ch),
+                    self.reasons.remember(rs),
+                    self._remembered(dimensions),
+                )
+                for timestamp, contact_id, ch, rs, dimensions in timeline.contacts
             ]
             for timestamp, *_ in timeline.contacts:
                 self.expiry.add(timestamp, customer_id)
@@ -453,6 +487,16 @@ class Engine:
         for definition, lens in self.lenses:
             lens.customers = _units(self.customers, definition)
             lens.rebuild()
+
+    def _remembered(self, stored: tuple[Label, ...]) -> tuple[Label, ...]:
+        """Stored dimension labels for the dimensions configured now: a dimension added
+        since reads ``unknown``, one dropped is forgotten."""
+        if not self.dimensions:
+            return ()
+        values = {dimension_of(label): label[1] for label in stored}
+        return tuple(
+            folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions
+        )
 
     def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
         # Windows often hold the same contacts of one customer (all of them, typically):

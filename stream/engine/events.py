@@ -17,6 +17,8 @@ class ContactEvent(NamedTuple):
     inbound: bool = True
     # Legs of one contact chain (transfers, consults) share it: the chain counts once.
     chain_id: str | None = None
+    # Values of the extra label dimensions (RCR_DIMENSIONS), in their configured order.
+    dimensions: tuple[str, ...] = ()
 
 
 class Outcome(StrEnum):

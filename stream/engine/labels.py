@@ -7,7 +7,10 @@ limit, which values get their own series depends on arrival order (docs/ARCHITEC
 
 from __future__ import annotations
 
+from stream.engine.timeline import Label, dimension_label
+
 OTHER = "other"
+UNKNOWN = "unknown"
 
 
 class LabelFolder:
@@ -40,3 +43,30 @@ class LabelFolder:
         if value == OTHER:
             return OTHER
         return self.admitted.setdefault(value, value)
+
+
+class DimensionFolder:
+    """A ``LabelFolder`` for one extra dimension, handing out its label tuples: one shared
+    ``(mark + name, value)`` object per value, whatever number of contacts carry it."""
+
+    __slots__ = ("labels", "name", "values")
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.values = LabelFolder(limit)
+        self.labels: dict[str, Label] = {}
+
+    def fold(self, value: str) -> Label:
+        return self._label(self.values.fold(value))
+
+    def peek(self, value: str) -> Label:
+        return self._label(self.values.peek(value))
+
+    def remember(self, value: str) -> Label:
+        return self._label(self.values.remember(value))
+
+    def _label(self, value: str) -> Label:
+        label = self.labels.get(value)
+        if label is None:
+            label = self.labels[value] = dimension_label(self.name, value)
+        return label

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from stream.engine.drilldown import Burst, bursts_since
 from stream.engine.periods import Calendar
-from stream.engine.timeline import CustomerTimeline
+from stream.engine.timeline import CustomerTimeline, dimension_of
 
 _UTC = Calendar("UTC")
 
@@ -32,10 +32,12 @@ def customer_lookup(
         fields[f"repeat_contacts_{name}"] = str(repeats)
     if timeline:
         last = len(timeline) - 1
-        timestamp, _, channel, reason = timeline.contacts[last]
+        timestamp, _, channel, reason, dimensions = timeline.contacts[last]
         fields["last_contact_at"] = _UTC.to_rfc3339_ms(timestamp)
         fields["last_channel"] = channel
         fields["last_reason"] = reason
+        for label in dimensions:  # last_queue, ... for the extra dimensions
+            fields[f"last_{dimension_of(label)}"] = label[1]
         fields["is_repeat"] = "1" if timeline.is_repeat(last, repeat_interval_ms) else "0"
     return fields
 

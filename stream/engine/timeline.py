@@ -1,8 +1,11 @@
 """One customer's contacts: the per-customer state that lives in the Faust table.
 
-A timeline is a list of ``(timestamp_ms, contact_id, channel, reason)`` tuples sorted by
-``(timestamp, contact_id)``: the contract's order, in which a contact's predecessor is
-simply the entry before it. Everything the engine counts is derived from it.
+A timeline is a list of ``(timestamp_ms, contact_id, channel, reason, dimensions)`` tuples
+sorted by ``(timestamp, contact_id)``: the contract's order, in which a contact's predecessor
+is simply the entry before it. Everything the engine counts is derived from it.
+``dimensions`` holds the contact's labels in the extra dimensions of ``RCR_DIMENSIONS``
+(queue, ...), each a ``(DIMENSION_MARK + name, value)`` label shared by every contact
+with that value; empty without extra dimensions.
 """
 
 from __future__ import annotations
@@ -12,11 +15,24 @@ from collections.abc import Iterable
 
 import orjson
 
-Contact = tuple[int, str, str, str]
-Label = tuple[str, str]  # (channel, reason); "all" in one or both places
+Label = tuple[str, str]  # (channel, reason), "all" in one or both; or an extra dimension's
+Contact = tuple[int, str, str, str, tuple[Label, ...]]
 
 ALL = "all"
 TOTAL: Label = (ALL, ALL)
+# Starts the first element of an extra dimension's label, (DIMENSION_MARK + name, value):
+# no channel value starts so, and the second element of such a label is never "all".
+DIMENSION_MARK = "\x1d"
+
+
+def dimension_label(name: str, value: str) -> Label:
+    return (DIMENSION_MARK + name, value)
+
+
+def dimension_of(label: Label) -> str | None:
+    """The extra dimension a label belongs to; None for the contract's labels."""
+    first = label[0]
+    return first[1:] if first[:1] == DIMENSION_MARK else None
 
 
 class Status:
@@ -33,9 +49,12 @@ class Status:
     PROVISIONAL = 6
 
 
-def labels_of(channel: str, reason: str) -> tuple[Label, Label, Label]:
-    """Every series a contact counts in: all, its channel, its reason (never the cross)."""
-    return TOTAL, (channel, ALL), (ALL, reason)
+def labels_of(contact: Contact) -> tuple[Label, ...]:
+    """Every series a contact counts in: all, its channel, its reason, its value in each
+    extra dimension (never a cross product)."""
+    if contact[4]:
+        return (TOTAL, (contact[2], ALL), (ALL, contact[3]), *contact[4])
+    return TOTAL, (contact[2], ALL), (ALL, contact[3])
 
 
 # Past this many contacts, duplicate checks use a set of ids instead of a scan.
@@ -100,9 +119,16 @@ class CustomerTimeline:
         """
         if label == TOTAL:
             return min(stop - start, 2)
-        field, value = (2, label[0]) if label[1] == ALL else (3, label[1])
         found = 0
         contacts = self.contacts
+        if label[0][:1] == DIMENSION_MARK:
+            for index in range(start, stop):
+                if label in contacts[index][4]:
+                    found += 1
+                    if found == 2:
+                        break
+            return found
+        field, value = (2, label[0]) if label[1] == ALL else (3, label[1])
         for index in range(start, stop):
             if contacts[index][field] == value:
                 found += 1
@@ -153,11 +179,12 @@ class CustomerTimeline:
         previous = contacts[first - 1][0] if first else None
         counts: dict[Label, list[int]] = {}
         for index in range(first, stop):
-            timestamp, _, channel, reason = contacts[index]
+            contact = contacts[index]
+            timestamp = contact[0]
             repeat = previous is not None and timestamp - previous <= repeat_interval_ms
             # Tally positions 2..4 hold the statuses (Figures positions 4..6).
             status = self.status(index, now_ms, repeat_interval_ms) - 2
-            for label in labels_of(channel, reason):
+            for label in labels_of(contact):
                 count = counts.get(label)
                 if count is None:
                     count = counts[label] = [0, 0, 0, 0, 0]
@@ -175,12 +202,29 @@ class CustomerTimeline:
             self._ids = None
         return cut
 
-    # Serialisation for the changelog: compact JSON arrays, no field names per contact.
+    # Serialisation for the changelog: compact JSON arrays, no field names per contact;
+    # extra dimensions as [name, value] pairs, left out when there are none.
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.contacts)
+        return orjson.dumps(
+            [
+                [ts, contact_id, channel, reason, [[d[0][1:], d[1]] for d in dimensions]]
+                if dimensions
+                else [ts, contact_id, channel, reason]
+                for ts, contact_id, channel, reason, dimensions in self.contacts
+            ]
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerTimeline:
         timeline = cls()
-        timeline.contacts = [tuple(contact) for contact in orjson.loads(data)]  # type: ignore[misc]
+        timeline.contacts = [
+            (
+                entry[0],
+                entry[1],
+                entry[2],
+                entry[3],
+                tuple(dimension_label(n, v) for n, v in entry[4]) if len(entry) > 4 else (),
+            )
+            for entry in orjson.loads(data)
+        ]
         return timeline

@@ -31,9 +31,15 @@ class _Invalid(Exception):
 
 
 def decode_contact(
-    raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    raw: bytes | str,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    dimensions: tuple[str, ...] = (),
 ) -> ContactEvent | Rejection:
-    """Decode one record. Never raises: every failure is a ``Rejection``."""
+    """Decode one record. Never raises: every failure is a ``Rejection``.
+
+    ``dimensions`` names the extra label fields to read (``RCR_DIMENSIONS``): each is
+    optional and validated like ``channel``.
+    """
     if len(raw) > max_record_bytes:
         return Rejection(RejectReason.TOO_LARGE, f"record of {len(raw)} bytes")
     try:
@@ -43,12 +49,14 @@ def decode_contact(
     if not isinstance(document, dict):
         return Rejection(RejectReason.INVALID_JSON, "not a JSON object")
     try:
-        return contact_from_mapping(document)
+        return contact_from_mapping(document, dimensions)
     except _Invalid as invalid:
         return invalid.rejection
 
 
-def contact_from_mapping(document: dict[str, Any]) -> ContactEvent:
+def contact_from_mapping(
+    document: dict[str, Any], dimensions: tuple[str, ...] = ()
+) -> ContactEvent:
     """Validate a decoded JSON object field by field (raises ``_Invalid``)."""
     return ContactEvent(
         contact_id=_identifier(document, "contact_id"),
@@ -57,6 +65,7 @@ def contact_from_mapping(document: dict[str, Any]) -> ContactEvent:
         channel=_label(document, "channel"),
         reason=_label(document, "reason"),
         inbound=_is_inbound(document.get("direction")),
+        dimensions=tuple(_label(document, name) for name in dimensions),
     )
 
 

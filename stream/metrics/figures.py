@@ -14,10 +14,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream.engine import TOTAL, Figures, Label
+from stream.engine.timeline import dimension_of
 
 WindowFigures = Mapping[str, Mapping[Label, Figures]]
 DefinitionFigures = Mapping[str, WindowFigures]
 LABELS = ["window", "channel", "reason", "definition"]
+DIMENSION_LABELS = ["window", "dimension", "value", "definition"]
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,11 @@ class FiguresCollector(Collector):
             families["rcr_customer_base"].add_metric([segment], value)
         if snapshot.every_definition:
             for name in snapshot.definitions:
-                local = _with_every_window(snapshot.local.get(name, {}), snapshot.windows)
-                cluster = _with_every_window(snapshot.cluster.get(name, {}), snapshot.windows)
-                _add_figures(families, "rcr_definition_", _PER_DEFINITION, local, name)
-                _add_rates(families, "rcr_definition_", cluster, name)
+                mine = _with_every_window(snapshot.local.get(name, {}), snapshot.windows)
+                ours = _with_every_window(snapshot.cluster.get(name, {}), snapshot.windows)
+                _add_figures(families, "rcr_definition_", _PER_DEFINITION, mine, name)
+                _add_rates(families, "rcr_definition_", ours, name)
+        _add_dimensions(families, local, cluster, headline)
         for name, windows in snapshot.maturity.items():
             for window, share in windows.items():
                 families["rcr_resolution_maturity_ratio"].add_metric([window, name], share)
@@ -125,6 +128,12 @@ class FiguresCollector(Collector):
                 f"rcr_definition_{name}",
                 f"{help_text}; every repeat definition, when several are configured",
                 labels=LABELS,
+            )
+        for name, help_text in {**_ADDITIVE, **_RATES}.items():
+            families[f"rcr_dimension_{name}"] = GaugeMetricFamily(
+                f"rcr_dimension_{name}",
+                f"{help_text}; per value of an extra dimension (RCR_DIMENSIONS)",
+                labels=DIMENSION_LABELS,
             )
         families["rcr_contact_rate"] = GaugeMetricFamily(
             "rcr_contact_rate",
@@ -170,10 +179,37 @@ def _add_rates(
             family.add_metric([window, channel, reason, definition], getattr(value, name))
 
 
+def _add_dimensions(
+    families: dict[str, GaugeMetricFamily],
+    local: WindowFigures,
+    cluster: WindowFigures,
+    definition: str,
+) -> None:
+    """The extra dimensions' series: additive ones from this worker, rates cluster-wide."""
+    for names, figures in ((_ADDITIVE, local), (_RATES, cluster)):
+        for name in names:
+            family = families[f"rcr_dimension_{name}"]
+            for labels, value in _dimension_series(figures):
+                family.add_metric([*labels, definition], getattr(value, name))
+
+
 def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figures]]:
+    """(window, channel, reason) series: the contract's labels, not the extra dimensions."""
     for window, by_label in figures.items():
-        for (channel, reason), value in by_label.items():
-            yield (window, channel, reason), value
+        for label, value in by_label.items():
+            if dimension_of(label) is None:
+                yield (window, *label), value
+
+
+def _dimension_series(
+    figures: WindowFigures,
+) -> Iterator[tuple[tuple[str, str, str], Figures]]:
+    """(window, dimension, value) series of the extra dimensions."""
+    for window, by_label in figures.items():
+        for label, value in by_label.items():
+            dimension = dimension_of(label)
+            if dimension is not None:
+                yield (window, dimension, label[1]), value
 
 
 def _with_every_window(figures: WindowFigures, windows: tuple[str, ...]) -> WindowFigures:

@@ -9,7 +9,7 @@ MINUTE = 60_000
 
 
 def timeline(*minutes: int) -> CustomerTimeline:
-    return CustomerTimeline((m * MINUTE, f"k{m}", "chat", "login") for m in minutes)
+    return CustomerTimeline((m * MINUTE, f"k{m}", "chat", "login", ()) for m in minutes)
 
 
 def bursts(*minutes: int, since: int = 0) -> list[int]:

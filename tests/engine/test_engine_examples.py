@@ -15,6 +15,8 @@ from stream.engine import (
     Outcome,
     RejectReason,
 )
+from stream.engine.lookup import customer_lookup
+from stream.engine.timeline import dimension_label
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -195,3 +197,16 @@ def test_maturity_is_the_share_of_a_window_older_than_the_interval():
     assert maturity["7d"] == pytest.approx(6 / 7, abs=1e-6)
     assert maturity["previous_month"] == 1.0
     assert maturity["day"] == 0.0  # 2017-10-31T00:00Z: the day has just begun
+
+
+def test_an_extra_dimension_counts_per_value_and_appears_in_the_lookup():
+    engine = engine_at(OCT_31_2017, dimensions=("queue",))
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - HOUR, dimensions=("billing",)))
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017, dimensions=("billing",)))
+    engine.ingest(ContactEvent("c", "v", OCT_31_2017))  # no queue: unknown
+    day = engine.figures()["24h"]
+    assert day[dimension_label("queue", "billing")] == Figures(2, 1, 1, 1, 0, 0, 2)
+    assert day[dimension_label("queue", "unknown")].customers == 1
+    assert day[TOTAL].customers == 2  # the contract's figures are unchanged
+    fields = customer_lookup(engine.customers["u"], engine.now_ms, {"24h": DAY}, DAY)
+    assert fields["last_queue"] == "billing"

@@ -97,3 +97,15 @@ def test_arbitrary_bytes_never_raise(raw):
 )
 def test_arbitrary_documents_never_raise(document):
     assert isinstance(decode(document), ContactEvent | Rejection)
+
+
+def test_extra_dimensions_are_read_like_channel():
+    record = b'{"contact_id": "k", "customer_id": "c", "timestamp": 0, "queue": " billing "}'
+    event = decode_contact(record, dimensions=("queue", "language"))
+    assert not isinstance(event, Rejection)
+    assert event.dimensions == ("billing", "unknown")
+    wrong = decode_contact(
+        b'{"contact_id": "k", "customer_id": "c", "timestamp": 0, "queue": 7}',
+        dimensions=("queue",),
+    )
+    assert isinstance(wrong, Rejection) and wrong.reason is RejectReason.BAD_TYPE

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from stream.app.cluster import decode_partition_figures, encode_partition_figures
 from stream.engine import TOTAL, Figures
+from stream.engine.timeline import dimension_label
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 
 BY_CUSTOMER = {"1h": {TOTAL: Figures(10, 8, 2, 2, 3, 1, 6)}}
@@ -78,3 +79,22 @@ def test_partition_figures_travel_with_every_definition():
 def test_partition_figures_of_an_older_worker_are_skipped():
     old = b'{"1h": [["all", "all", 10, 8, 2, 2]]}'
     assert decode_partition_figures(b"3", old) is None
+
+
+def test_extra_dimensions_have_families_of_their_own_never_the_contract_ones():
+    queue = dimension_label("queue", "billing")
+    figures = {"1h": {TOTAL: Figures(10, 8, 2, 2, 3, 1, 6), queue: Figures(4, 3, 1, 1, 0, 0, 4)}}
+    snapshot = FiguresSnapshot(
+        local={"default": figures}, cluster={"default": figures}, windows=("1h",)
+    )
+    found = samples(snapshot)
+    by_queue = (
+        ("definition", "default"),
+        ("dimension", "queue"),
+        ("value", "billing"),
+        ("window", "1h"),
+    )
+    assert found[("rcr_dimension_contacts", by_queue)] == 4
+    assert found[("rcr_dimension_repeat_contact_rate", by_queue)] == 1 / 3
+    contract = [labels for name, labels in found if name == "rcr_contacts"]
+    assert contract == [labels("1h", "default")]
