@@ -138,6 +138,7 @@ class Engine:
         self.dimensions = [
             DimensionFolder(name, config.max_label_values) for name in config.dimensions
         ]
+        self._dimension_combinations: dict[tuple[Label, ...], tuple[Label, ...]] = {}
         self.expiry = ExpiryIndex()
         # Customers whose state (and so lookup) changed since the last ``take_changed``.
         self.changed: set[str] = set()
@@ -327,10 +328,15 @@ class Engine:
         if not self.dimensions:
             return ()
         values = event.dimensions
-        return tuple(
+        labels = tuple(
             fold(folder, values[i] if i < len(values) else UNKNOWN)
             for i, folder in enumerate(self.dimensions)
         )
+        return self._shared(labels)
+
+    def _shared(self, labels: tuple[Label, ...]) -> tuple[Label, ...]:
+        # One tuple per combination of values, shared by every contact that has it.
+        return self._dimension_combinations.setdefault(labels, labels)
 
     def _count(self, customer_id: str, timeline: CustomerTimeline, contact: Contact) -> None:
         self._insert(customer_id, timeline, contact)
@@ -494,8 +500,8 @@ class Engine:
         if not self.dimensions:
             return ()
         values = {dimension_of(label): label[1] for label in stored}
-        return tuple(
-            folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions
+        return self._shared(
+            tuple(folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions)
         )
 
     def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
