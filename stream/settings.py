@@ -213,6 +213,11 @@ class Settings(BaseSettings):
         return parse_duration_ms(self.repeat_interval)
 
     @property
+    def burst_rule(self) -> tuple[int, int]:
+        """(contacts, within ms): what makes a burst in the drill-down."""
+        return self.burst_contacts, self.burst_window_ms
+
+    @property
     def dimension_names(self) -> tuple[str, ...]:
         return tuple(name for name in self.dimensions.split(",") if name)
 

@@ -316,7 +316,7 @@ class ContactsWorker:
             engine.now_ms,
             config.windows,
             config.repeat_interval_ms,
-            (self.settings.burst_contacts, self.settings.burst_window_ms),
+            self.settings.burst_rule,
         )
 
     def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:

@@ -31,10 +31,9 @@ async def _rebuild(settings: Settings) -> int:
     now_ms = int(time.time() * 1000)
     windows, interval = settings.window_ms, settings.repeat_interval_ms
 
-    burst = (settings.burst_contacts, settings.burst_window_ms)
-
     def view_of(customer_id: str) -> CustomerView:
-        return customer_view(customer_id, timelines[customer_id], now_ms, windows, interval, burst)
+        timeline = timelines[customer_id]
+        return customer_view(customer_id, timeline, now_ms, windows, interval, settings.burst_rule)
 
     ttl_s = max(windows.values()) // 1000
     projection = RedisProjection(
