@@ -78,8 +78,13 @@ class PartitionEngines:
         if found is None:
             return None
         engine, timeline = found
+        config = self.config
         return customer_lookup(
-            timeline, engine.now_ms, self.config.windows, self.config.repeat_interval_ms
+            timeline,
+            engine.now_ms,
+            config.windows,
+            config.repeat_interval_ms,
+            config.all_definitions,
         )
 
     @property

@@ -317,6 +317,7 @@ class ContactsWorker:
             config.windows,
             config.repeat_interval_ms,
             self.settings.burst_rule,
+            config.all_definitions,
         )
 
     def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:

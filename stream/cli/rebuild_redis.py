@@ -33,7 +33,15 @@ async def _rebuild(settings: Settings) -> int:
 
     def view_of(customer_id: str) -> CustomerView:
         timeline = timelines[customer_id]
-        return customer_view(customer_id, timeline, now_ms, windows, interval, settings.burst_rule)
+        return customer_view(
+            customer_id,
+            timeline,
+            now_ms,
+            windows,
+            interval,
+            settings.burst_rule,
+            settings.repeat_definitions,
+        )
 
     ttl_s = max(windows.values()) // 1000
     projection = RedisProjection(

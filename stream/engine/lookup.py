@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from stream.engine.definitions import Definition, MatchingKey
 from stream.engine.drilldown import Burst, bursts_since
 from stream.engine.periods import Calendar
 from stream.engine.timeline import CustomerTimeline, dimension_of
@@ -13,9 +14,15 @@ _UTC = Calendar("UTC")
 
 
 def customer_lookup(
-    timeline: CustomerTimeline, now_ms: int, windows: Mapping[str, int], repeat_interval_ms: int
+    timeline: CustomerTimeline,
+    now_ms: int,
+    windows: Mapping[str, int],
+    repeat_interval_ms: int,
+    definitions: Sequence[Definition] = (),
 ) -> dict[str, str]:
-    """The Redis hash fields: counts per rolling window and the last contact.
+    """The Redis hash fields: counts per rolling window and the last contact; for each
+    definition other than by customer at ``repeat_interval_ms``, ``is_repeat_<name>``
+    (e.g. whether the last contact repeats one about the same reason).
 
     Values are strings, as Redis stores them. ``updated_at`` is the writer's to add.
     """
@@ -39,7 +46,24 @@ def customer_lookup(
         for label in dimensions:  # last_queue, ... for the extra dimensions
             fields[f"last_{dimension_of(label)}"] = label[1]
         fields["is_repeat"] = "1" if timeline.is_repeat(last, repeat_interval_ms) else "0"
+        for definition in definitions:
+            if (definition.matching_key, definition.repeat_interval_ms) != (
+                MatchingKey.CUSTOMER,
+                repeat_interval_ms,
+            ):
+                repeat = _last_is_repeat(timeline, definition)
+                fields[f"is_repeat_{definition.name}"] = "1" if repeat else "0"
     return fields
+
+
+def _last_is_repeat(timeline: CustomerTimeline, definition: Definition) -> bool:
+    """Whether the last contact repeats its predecessor under ``definition``."""
+    contacts = timeline.contacts
+    timestamp, reason = contacts[-1][0], contacts[-1][3]
+    for earlier in reversed(contacts[:-1]):
+        if definition.matching_key is MatchingKey.CUSTOMER or earlier[3] == reason:
+            return timestamp - earlier[0] <= definition.repeat_interval_ms
+    return False
 
 
 # Bursts are kept (and so looked for) for a day.
@@ -61,11 +85,12 @@ def customer_view(
     windows: Mapping[str, int],
     repeat_interval_ms: int,
     burst: tuple[int, int],
+    definitions: Sequence[Definition] = (),
 ) -> CustomerView:
     """``burst`` is (contacts, span_ms): how many contacts within how long make a burst."""
     size, span_ms = burst
     return CustomerView(
-        customer_lookup(timeline, now_ms, windows, repeat_interval_ms),
+        customer_lookup(timeline, now_ms, windows, repeat_interval_ms, definitions),
         bursts_since(customer_id, timeline, size, span_ms, now_ms - BURSTS_KEPT_MS),
         len(timeline),
     )

@@ -15,6 +15,7 @@ from stream.engine import (
     Outcome,
     RejectReason,
 )
+from stream.engine.definitions import Definition, MatchingKey
 from stream.engine.lookup import customer_lookup
 from stream.engine.timeline import dimension_label
 
@@ -210,3 +211,22 @@ def test_an_extra_dimension_counts_per_value_and_appears_in_the_lookup():
     assert day[TOTAL].customers == 2  # the contract's figures are unchanged
     fields = customer_lookup(engine.customers["u"], engine.now_ms, {"24h": DAY}, DAY)
     assert fields["last_queue"] == "billing"
+
+
+def test_the_lookup_says_whether_the_last_contact_repeats_under_each_definition():
+    same_issue = Definition("same_issue", MatchingKey.CUSTOMER_REASON, DAY)
+    quick = Definition("quick", MatchingKey.CUSTOMER, HOUR)
+    engine = engine_at(OCT_31_2017)
+    engine.ingest(ContactEvent("a", "u", OCT_31_2017 - 3 * HOUR, reason="billing"))
+    engine.ingest(ContactEvent("b", "u", OCT_31_2017 - 2 * HOUR, reason="login"))
+    engine.ingest(ContactEvent("c", "u", OCT_31_2017, reason="billing"))
+    fields = customer_lookup(
+        engine.customers["u"], engine.now_ms, {"24h": DAY}, 7 * DAY, [same_issue, quick]
+    )
+    # The billing call repeats the billing call three hours before (same issue, within a
+    # day), and the login call two hours before, which is not within quick's hour.
+    assert (fields["is_repeat"], fields["is_repeat_same_issue"], fields["is_repeat_quick"]) == (
+        "1",
+        "1",
+        "0",
+    )
