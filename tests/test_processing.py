@@ -7,15 +7,18 @@ import orjson
 from stream.app.partitions import PartitionEngines
 from stream.app.processing import ContactProcessor, Record
 from stream.engine import EngineConfig
+from stream.engine.exclusions import ExclusionPolicy
 
 NOW = 1_700_000_000_000
 
 
-def processor(owned: set[int]) -> ContactProcessor:
+def processor(owned: set[int], policy: ExclusionPolicy = ExclusionPolicy()) -> ContactProcessor:
     engines = PartitionEngines(EngineConfig(), NOW)
     for partition in owned:
         engines.restore(partition, {})
-    return ContactProcessor(engines, 65_536, partition_of=lambda customer: int(customer[-1]))
+    return ContactProcessor(
+        engines, 65_536, partition_of=lambda customer: int(customer[-1]), exclusions=policy
+    )
 
 
 def record(partition: int, customer: str, contact: str = "k1", offset: int = 0) -> Record:
