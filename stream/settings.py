@@ -17,11 +17,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.durations import parse_duration_ms
 from stream.engine.definitions import Definition, parse_definitions
+from stream.engine.exclusions import (
+    DEFAULT_ANONYMOUS_CUSTOMER_IDS,
+    DEFAULT_SHORT_ABANDON_THRESHOLD,
+    parse_anonymous_ids,
+)
+from stream.engine.validation import MAX_FIELD_CHARS
 
 ENV_PREFIX = "RCR_"
 # Event fields with a meaning of their own, and metric label names: no extra dimension.
 RESERVED_FIELDS = frozenset(
     {"contact_id", "customer_id", "timestamp", "channel", "reason", "direction", "chain_id"}
+    | {"status", "wait_time"}
     | {"all", "window", "definition", "dimension", "value", "segment", "outcome"}
 )
 MAX_DIMENSIONS = 5
@@ -80,6 +87,19 @@ class Settings(BaseSettings):
     )
     max_record_bytes: int = Field(65_536, ge=256, description="larger records are rejected")
 
+    # Exclusions (docs/METRICS.md): valid contacts left out of every figure, counted apart.
+    exclude_abandoned: Literal["none", "short", "all"] = Field(
+        "none", description="abandoned contacts left out: none, short or all"
+    )
+    short_abandon_threshold: str = Field(
+        DEFAULT_SHORT_ABANDON_THRESHOLD,
+        description="an abandoned contact that waited less is short-abandoned",
+    )
+    anonymous_customer_ids: str = Field(
+        DEFAULT_ANONYMOUS_CUSTOMER_IDS,
+        description="customer ids meaning no known customer, comma separated, any case",
+    )
+
     # Redis projection and drill-down.
     redis_prefix: str = Field("rcr:", min_length=1, description="key prefix of the lookups")
     top_customers: int = Field(100, ge=1, le=10_000, description="kept per top-customers set")
@@ -131,7 +151,7 @@ class Settings(BaseSettings):
             raise ValueError(f"windows repeat: {value!r}")
         return ",".join(names)
 
-    @field_validator("repeat_interval", "max_clock_skew", "burst_window")
+    @field_validator("repeat_interval", "max_clock_skew", "burst_window", "short_abandon_threshold")
     @classmethod
     def _duration_parses(cls, value: str) -> str:
         parse_duration_ms(value)
@@ -158,6 +178,15 @@ class Settings(BaseSettings):
         if value.strip():
             parse_definitions(value)
         return value.strip()
+
+    @field_validator("anonymous_customer_ids")
+    @classmethod
+    def _anonymous_ids(cls, value: str) -> str:
+        # Empty is allowed: only null and blank customer ids are anonymous then.
+        ids = parse_anonymous_ids(value)
+        if any(len(name) > MAX_FIELD_CHARS for name in ids):
+            raise ValueError(f"a customer id has at most {MAX_FIELD_CHARS} characters")
+        return ",".join(sorted(ids))
 
     @field_validator("timezone")
     @classmethod

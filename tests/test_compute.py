@@ -30,20 +30,61 @@ def write_jsonl(path: Path, documents: list[dict]) -> Path:
     return path
 
 
-def reference_periods(documents: list[dict], kind: str, zone: str, base: float | None):
+ANONYMOUS_IDS = {"anonymous", "unknown", "guest", "none", "null", "undefined", "n/a"}
+
+
+def reference_outcome(d: dict, exclude: str, threshold_s: float) -> str | None:
+    """The exclusion rules of docs/METRICS.md, written out case by case."""
+    status = " ".join((d.get("status") or "").lower().replace("-", " ").replace("_", " ").split())
+    wait = d.get("wait_time")
+    abandoned = status == "abandoned" or status.startswith("abandoned ")
+    short = status == "short abandoned" or (abandoned and wait is not None and wait < threshold_s)
+    if short and exclude in ("short", "all"):
+        return "short_abandoned"
+    if abandoned and not short and exclude == "all":
+        return "abandoned"
+    customer = (d["customer_id"] or "").strip()
+    if customer == "" or customer.lower() in ANONYMOUS_IDS:
+        return "anonymous"
+    return None
+
+
+def reference_periods(
+    documents: list[dict],
+    kind: str,
+    zone: str,
+    base: float | None,
+    exclude: str = "none",
+    threshold_s: float = 10,
+):
     """One row per period, by brute force over the deduplicated inbound contacts."""
-    contacts, seen = [], set()
+    contacts, seen, excluded_seen = [], set(), set()
+    excluded: dict[tuple[int, int], dict[str, int]] = {}
     for d in documents:
-        if d.get("direction") == "outbound" or (d["customer_id"], d["contact_id"]) in seen:
+        if d.get("direction") == "outbound":
             continue
-        seen.add((d["customer_id"], d["contact_id"]))
         ms = int(datetime.fromisoformat(d["timestamp"]).timestamp() * 1000)
-        contacts.append(Contact(d["customer_id"], d["contact_id"], ms, "x", "x"))
+        key = ((d["customer_id"] or "").strip(), d["contact_id"])
+        outcome = reference_outcome(d, exclude, threshold_s)
+        if outcome is not None:
+            if key not in excluded_seen:  # the first one wins, as for counted contacts
+                excluded_seen.add(key)
+                by_outcome = excluded.setdefault(period_range(kind, ms, zone), {})
+                by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        contacts.append(Contact(key[0], d["contact_id"], ms, "x", "x"))
     rows = []
     newest = max((c.timestamp_ms for c in contacts), default=0)
     for start, end in sorted({period_range(kind, c.timestamp_ms, zone) for c in contacts}):
         figures = figures_in(contacts, start, end, WEEK_MS, newest)[("all", "all")]
         n, customers, repeaters, repeats = figures[:4]
+        counts = {
+            outcome: excluded.get((start, end), {}).get(outcome, 0)
+            for outcome in ("abandoned", "short_abandoned", "anonymous")
+        }
         rows.append(
             {
                 "period": period_label(kind, start, zone),
@@ -53,6 +94,9 @@ def reference_periods(documents: list[dict], kind: str, zone: str, base: float |
                 "repeat_contacts": repeats,
                 "repeat_contact_rate": repeaters / customers,
                 "contact_rate": n / base if base else None,
+                "anonymous_contacts": counts["anonymous"],
+                "excluded_contacts": counts,
+                "identity_coverage": n / (n + counts["anonymous"]),
             }
         )
     return rows
@@ -144,16 +188,22 @@ def test_table_output_and_bad_options(tmp_path):
 
 documents_strategy = st.lists(
     st.builds(
-        lambda customer, contact, ms, outbound: {
+        lambda customer, contact, ms, outbound, status, wait: {
             "contact_id": f"k{contact}",
             "customer_id": customer,
             "timestamp": datetime.fromtimestamp(ms / 1000).astimezone().isoformat(),
             "direction": "outbound" if outbound else "inbound",
+            "status": status,
+            "wait_time": wait,
         },
-        st.sampled_from("abcd"),
+        st.sampled_from(["a", "b", "c", "d", "", " ", None, "Guest", " unknown ", "N/A"]),
         st.integers(0, 40),
         st.integers(1_506_000_000, 1_512_000_000).map(lambda s: s * 1000),
-        st.booleans().map(lambda b: b and False),
+        st.booleans(),
+        st.sampled_from(
+            [None, "", "completed", "abandoned", "Abandoned-In-Queue", "short_abandoned"]
+        ),
+        st.sampled_from([None, 0, 2.5, 9.999, 10, 45]),
     ),
     max_size=40,
 )
@@ -168,8 +218,75 @@ documents_strategy = st.lists(
     documents=documents_strategy,
     kind=st.sampled_from(["day", "week", "month"]),
     zone=st.sampled_from(["UTC", "America/New_York"]),
+    exclude=st.sampled_from(["none", "short", "all"]),
+    threshold_s=st.sampled_from([1, 10, 30]),
 )
-def test_random_files_match_the_reference(tmp_path, documents, kind, zone):
+def test_random_files_match_the_reference(tmp_path, documents, kind, zone, exclude, threshold_s):
     path = write_jsonl(tmp_path / "random.jsonl", documents)
-    rows, _ = run_compute(str(path), "--period", kind, "--tz", zone)
-    assert without_bounds(rows) == reference_periods(documents, kind, zone, None)
+    rows, _ = run_compute(
+        str(path),
+        *("--period", kind, "--tz", zone, "--exclude-abandoned", exclude),
+        *("--short-abandon-threshold", f"{threshold_s}s"),
+    )
+    expected = reference_periods(documents, kind, zone, None, exclude, threshold_s)
+    assert without_bounds(rows) == expected
+
+
+def test_exclusions_worked_example(tmp_path):
+    """docs/METRICS.md, "Exclusions": the October example, figure by figure."""
+    october = "2017-10-{:02d}T10:00:00Z"
+    documents = [
+        {"contact_id": "1", "customer_id": "c1", "timestamp": october.format(2)},
+        # Hung up after 4 s in the queue, called back a minute later: one contact, not two.
+        {
+            "contact_id": "2",
+            "customer_id": "c2",
+            "timestamp": october.format(3),
+            "status": "abandoned",
+            "wait_time": 4,
+        },
+        {"contact_id": "3", "customer_id": "c2", "timestamp": october.format(3)},
+        # Gave up after 3 minutes: a real attempt, left out only with --exclude-abandoned all.
+        {
+            "contact_id": "4",
+            "customer_id": "c3",
+            "timestamp": october.format(5),
+            "status": "abandoned",
+            "wait_time": 180,
+        },
+        {"contact_id": "5", "customer_id": "c3", "timestamp": october.format(6)},
+        # Two callers with withheld identities: not one customer who called twice.
+        {"contact_id": "6", "customer_id": "anonymous", "timestamp": october.format(7)},
+        {"contact_id": "7", "customer_id": "", "timestamp": october.format(8)},
+    ]
+    path = str(write_jsonl(tmp_path / "october.jsonl", documents))
+    expected = {
+        "none": (5, 3, 2, {"abandoned": 0, "short_abandoned": 0, "anonymous": 2}),
+        "short": (4, 3, 1, {"abandoned": 0, "short_abandoned": 1, "anonymous": 2}),
+        "all": (3, 3, 0, {"abandoned": 1, "short_abandoned": 1, "anonymous": 2}),
+    }
+    for exclude, (contacts, customers, repeaters, excluded) in expected.items():
+        (row,), _ = run_compute(path, "--exclude-abandoned", exclude)
+        assert (row["contacts"], row["customers"], row["repeat_customers"]) == (
+            contacts,
+            customers,
+            repeaters,
+        )
+        assert row["excluded_contacts"] == excluded
+        assert row["anonymous_contacts"] == 2
+        assert row["identity_coverage"] == pytest.approx(contacts / (contacts + 2))
+
+
+def test_exclusion_settings_come_from_flags_or_the_environment(tmp_path, monkeypatch):
+    documents = [
+        {"contact_id": "1", "customer_id": "c1", "timestamp": "2017-10-01T00:00:00Z"},
+        {"contact_id": "2", "customer_id": "Walk-In", "timestamp": "2017-10-01T00:00:00Z"},
+    ]
+    path = str(write_jsonl(tmp_path / "walk-in.jsonl", documents))
+    (row,), _ = run_compute(path)
+    assert (row["contacts"], row["anonymous_contacts"]) == (2, 0)
+    monkeypatch.setenv("RCR_ANONYMOUS_CUSTOMER_IDS", "walk-in")
+    (row,), _ = run_compute(path)
+    assert (row["contacts"], row["anonymous_contacts"], row["identity_coverage"]) == (1, 1, 0.5)
+    result = CliRunner().invoke(main, ["compute", path, "--short-abandon-threshold", "soon"])
+    assert result.exit_code != 0 and "soon" in result.stderr

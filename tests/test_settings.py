@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from stream.engine.exclusions import AbandonedExclusion, ExclusionPolicy
 from stream.settings import ConfigError, Settings, env_name, load_settings
 
 BAD_VALUES = {
@@ -33,6 +34,9 @@ BAD_VALUES = {
     "definitions": "default=customer/7d,default=customer_reason/1d",
     "customer_base": "-5",
     "max_record_bytes": "12",
+    "exclude_abandoned": "some",
+    "short_abandon_threshold": "10",
+    "anonymous_customer_ids": "guest," + "x" * 300,
     "redis_prefix": "",
     "api_token": "",
     "top_customers": "0",
@@ -66,6 +70,22 @@ def test_defaults_are_the_contract_defaults():
     assert settings.repeat_interval_ms == 7 * 86_400_000
     assert settings.max_clock_skew_ms == 5 * 60_000
     assert settings.max_label_values == 20
+
+
+def test_exclusion_settings_become_the_policy(monkeypatch):
+    # The defaults leave every abandoned contact counted: events without a status, and
+    # producers already sending one, keep today's figures.
+    assert ExclusionPolicy.from_settings(load_settings()) == ExclusionPolicy()
+    monkeypatch.setenv("RCR_EXCLUDE_ABANDONED", "short")
+    monkeypatch.setenv("RCR_SHORT_ABANDON_THRESHOLD", "5s")
+    monkeypatch.setenv("RCR_ANONYMOUS_CUSTOMER_IDS", " Walk-In , ,GUEST")
+    settings = load_settings()
+    assert settings.anonymous_customer_ids == "guest,walk-in"
+    assert ExclusionPolicy.from_settings(settings) == ExclusionPolicy(
+        AbandonedExclusion.SHORT, 5_000, frozenset({"guest", "walk-in"})
+    )
+    monkeypatch.setenv("RCR_ANONYMOUS_CUSTOMER_IDS", "")  # only null and blank ids then
+    assert ExclusionPolicy.from_settings(load_settings()).anonymous_customer_ids == frozenset()
 
 
 def test_the_worker_refuses_to_start_on_a_bad_value():

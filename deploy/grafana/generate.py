@@ -905,8 +905,9 @@ def pipeline_health(t: dict[str, float]) -> Json:
         timeseries(
             lay,
             "Records by outcome",
-            "accepted, duplicate (same contact_id again), ignored (outbound), rejected "
-            "(dead-lettered).",
+            "accepted, duplicate (same contact_id again), ignored (outbound), chained (a "
+            "further leg of a contact chain), abandoned and short_abandoned (left out by "
+            "RCR_EXCLUDE_ABANDONED), anonymous (no customer), rejected (dead-lettered).",
             targets(("sum by (outcome) (rcr:events:rate5m)", "{{outcome}}")),
             "cps",
             stack=True,
@@ -919,6 +920,19 @@ def pipeline_health(t: dict[str, float]) -> Json:
             targets(('sum by (reason) (rcr:events:rate5m{outcome="rejected"})', "{{reason}}")),
             "cps",
             stack=True,
+        ),
+        timeseries(
+            lay,
+            "Identity coverage",
+            "Share of the inbound contacts processed that are linked to a customer (accepted, "
+            "duplicate, chained) rather than anonymous (null, blank or placeholder "
+            "customer_id: RCR_ANONYMOUS_CUSTOMER_IDS). Anonymous contacts are in no figure: "
+            "a falling line means the figures describe fewer of the contacts.",
+            targets(
+                ("rcr:identity_coverage:ratio_rate1h", "last hour"),
+                ("rcr:identity_coverage:ratio_rate1d", "last day"),
+            ),
+            "percentunit",
         ),
         timeseries(
             lay,

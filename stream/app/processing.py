@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from stream.app.partitions import PartitionEngines
 from stream.engine import ContactEvent, Outcome, Rejection, decode_contact
+from stream.engine.exclusions import ExclusionPolicy, exclusion_of
 
 
 class Record(NamedTuple):
@@ -48,6 +49,7 @@ class ContactProcessor:
     ``partition_of`` names the partition every contact of a customer must be counted on.
     A record elsewhere (keyed by something else, or by a producer with another partitioner)
     is misrouted: counting it where it landed could split one customer over two engines.
+    Valid contacts the figures leave out (``exclusion_of``) are only counted, never routed.
     """
 
     def __init__(
@@ -55,10 +57,12 @@ class ContactProcessor:
         engines: PartitionEngines,
         max_record_bytes: int,
         partition_of: Callable[[str], int],
+        exclusions: ExclusionPolicy,
     ) -> None:
         self.engines = engines
         self.max_record_bytes = max_record_bytes
         self.partition_of = partition_of
+        self.exclusions = exclusions
 
     def process(self, records: Iterable[Record], wall_ms: int) -> BatchResult:
         result = BatchResult()
@@ -72,6 +76,9 @@ class ContactProcessor:
             )
             if isinstance(decoded, Rejection):
                 self._reject(result, record, decoded)
+            elif (excluded := exclusion_of(decoded, self.exclusions)) is not None:
+                # Before routing: an anonymous contact has no customer partition to go to.
+                result.outcomes[(excluded.value, "")] += 1
             elif record.partition != self.partition_of(decoded.customer_id):
                 result.misrouted.append((decoded.customer_id, record))
             else:

@@ -39,6 +39,7 @@ from stream.app.views import register_views
 from stream.durations import format_duration
 from stream.engine import EngineConfig, PeriodKind
 from stream.engine.drilldown import ReasonTrend, repeat_reasons
+from stream.engine.exclusions import ExclusionPolicy
 from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
@@ -66,7 +67,10 @@ class ContactsWorker:
         self.metrics = PipelineMetrics(self.registry)
         self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
         self.processor = ContactProcessor(
-            self.engines, settings.max_record_bytes, self.partition_of
+            self.engines,
+            settings.max_record_bytes,
+            self.partition_of,
+            ExclusionPolicy.from_settings(settings),
         )
         self.health = Health(self.app, self.metrics, client_options(settings))
         recover_to_fetched_highwaters(client_options(settings))

@@ -26,6 +26,17 @@ from stream.engine import (
     decode_contact,
     figures_per_period,
 )
+from stream.engine.batch import PeriodFinder
+from stream.engine.events import Outcome
+from stream.engine.exclusions import (
+    DEFAULT_ANONYMOUS_CUSTOMER_IDS,
+    DEFAULT_SHORT_ABANDON_THRESHOLD,
+    AbandonedExclusion,
+    ExcludedContacts,
+    ExclusionPolicy,
+    identity_coverage,
+    parse_anonymous_ids,
+)
 from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
 
 # Past this many, invalid lines are only counted: a broken export must not flood a terminal.
@@ -56,6 +67,28 @@ PROGRESS_STEP_BYTES = 1 << 20
     help="max gap between a contact and its repeat",
 )
 @click.option(
+    "--exclude-abandoned",
+    type=click.Choice([choice.value for choice in AbandonedExclusion]),
+    default=AbandonedExclusion.NONE.value,
+    show_default=True,
+    envvar="RCR_EXCLUDE_ABANDONED",
+    help="abandoned contacts left out of the figures",
+)
+@click.option(
+    "--short-abandon-threshold",
+    default=DEFAULT_SHORT_ABANDON_THRESHOLD,
+    show_default=True,
+    envvar="RCR_SHORT_ABANDON_THRESHOLD",
+    help="an abandoned contact that waited less is short-abandoned",
+)
+@click.option(
+    "--anonymous-customer-ids",
+    default=DEFAULT_ANONYMOUS_CUSTOMER_IDS,
+    show_default=True,
+    envvar="RCR_ANONYMOUS_CUSTOMER_IDS",
+    help="customer ids meaning no known customer, comma separated, any case",
+)
+@click.option(
     "--format", "output", type=click.Choice(["json", "table"]), default="json", show_default=True
 )
 def compute(
@@ -64,19 +97,32 @@ def compute(
     zone: str,
     customer_base: float | None,
     repeat_interval: str,
+    exclude_abandoned: str,
+    short_abandon_threshold: str,
+    anonymous_customer_ids: str,
     output: str,
 ) -> None:
     """Repeat Contact Rate and Contact Rate per period from JSON Lines FILES."""
     try:
         interval_ms = parse_duration_ms(repeat_interval)
         calendar = Calendar(zone)
+        policy = ExclusionPolicy(
+            AbandonedExclusion(exclude_abandoned),
+            parse_duration_ms(short_abandon_threshold),
+            parse_anonymous_ids(anonymous_customer_ids),
+        )
     except Exception as exc:
         raise click.BadParameter(str(exc)) from None
     invalid: Counter[str] = Counter()
     events = _read_events([Path(f) for f in files], invalid)
-    timelines, _ = collect_timelines(events)
+    # The live worker's exclusions, before the engine as there: both count the same contacts.
+    excluded = ExcludedContacts(policy, PeriodFinder(calendar, PeriodKind(period)))
+    timelines, _ = collect_timelines(excluded.admit(events))
     results = figures_per_period(timelines.values(), calendar, PeriodKind(period), interval_ms)
-    rows = [_as_json(result, calendar, customer_base) for result in results]
+    rows = [
+        _as_json(result, calendar, customer_base) | _exclusions_json(result, excluded)
+        for result in results
+    ]
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -141,6 +187,16 @@ def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> d
     }
 
 
+def _exclusions_json(result: PeriodFigures, excluded: ExcludedContacts) -> dict[str, Any]:
+    counts = excluded.in_period(result.period)
+    anonymous = counts[Outcome.ANONYMOUS.value]
+    return {
+        "anonymous_contacts": anonymous,
+        "excluded_contacts": counts,
+        "identity_coverage": identity_coverage(result.figures.contacts, anonymous),
+    }
+
+
 def _as_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
         "period",
@@ -150,10 +206,12 @@ def _as_table(rows: list[dict[str, Any]]) -> Table:
         "repeat contacts",
         "repeat contact rate",
         "contact rate",
+        "identity coverage",
         title="Repeat Contact Rate",
     )
     for row in rows:
         rate = row["contact_rate"]
+        coverage = row["identity_coverage"]
         table.add_row(
             row["period"],
             str(row["contacts"]),
@@ -162,5 +220,6 @@ def _as_table(rows: list[dict[str, Any]]) -> Table:
             str(row["repeat_contacts"]),
             f"{row['repeat_contact_rate']:.2%}",
             "-" if rate is None else f"{rate:.4f}",
+            "-" if coverage is None else f"{coverage:.2%}",
         )
     return table

@@ -17,6 +17,10 @@ class ContactEvent(NamedTuple):
     inbound: bool = True
     # Legs of one contact chain (transfers, consults) share it: the chain counts once.
     chain_id: str | None = None
+    # The contact-centre disposition, lower case (``abandoned``, ``completed``, ...) and how
+    # long the customer waited before it: what tells an abandoned or short-abandoned contact.
+    status: str | None = None
+    wait_ms: int | None = None
     # Values of the extra label dimensions (RCR_DIMENSIONS), in their configured order.
     dimensions: tuple[str, ...] = ()
 
@@ -26,6 +30,10 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     CHAINED = "chained"  # a further leg of a contact chain already counted
+    # Excluded before the engine (stream.engine.exclusions): valid, but in no figure.
+    ABANDONED = "abandoned"
+    SHORT_ABANDONED = "short_abandoned"
+    ANONYMOUS = "anonymous"  # no customer to attribute the contact to
     REJECTED = "rejected"
 
 

@@ -7,6 +7,7 @@ Validation needs no clock: lateness and clock skew are judged by the engine, whi
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ MAX_TIMESTAMP_MS = 253_402_300_800_000
 # The label values the metrics reserve for totals and folding; inputs using them become these.
 RESERVED_LABEL_VALUES = {"all": "other"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SEPARATORS = re.compile(r"[\s\-]+")
 
 
 class _Invalid(Exception):
@@ -60,11 +62,14 @@ def contact_from_mapping(
     """Validate a decoded JSON object field by field (raises ``_Invalid``)."""
     return ContactEvent(
         contact_id=_identifier(document, "contact_id"),
-        customer_id=_identifier(document, "customer_id"),
+        customer_id=_customer_id(document),
         timestamp_ms=parse_timestamp_ms(_required(document, "timestamp")),
         channel=_label(document, "channel"),
         reason=_label(document, "reason"),
         inbound=_is_inbound(document.get("direction")),
+        chain_id=_optional_text(document, "chain_id"),
+        status=_status(document),
+        wait_ms=_wait_ms(document),
         dimensions=tuple(_label(document, name) for name in dimensions),
     )
 
@@ -118,6 +123,58 @@ def _identifier(document: dict[str, Any], field: str) -> str:
     if len(value) > MAX_FIELD_CHARS:
         raise _Invalid(RejectReason.TOO_LARGE, f"{field} of {len(value)} characters")
     return value
+
+
+def _customer_id(document: dict[str, Any]) -> str:
+    """A customer id, or ``""`` for a contact the producer says has none.
+
+    An explicit ``null`` or a blank string is such a statement: the contact is valid and ends
+    ``anonymous`` (stream.engine.exclusions). A record without the field at all more likely
+    comes from a broken producer (a renamed field): it stays ``missing_field``, dead-lettered
+    where it can be fixed and replayed.
+    """
+    if "customer_id" not in document:
+        raise _Invalid(RejectReason.MISSING_FIELD, "customer_id")
+    value = document["customer_id"]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Invalid(RejectReason.BAD_TYPE, f"customer_id is a {type(value).__name__}")
+    value = value.strip()
+    if len(value) > MAX_FIELD_CHARS:
+        raise _Invalid(RejectReason.TOO_LARGE, f"customer_id of {len(value)} characters")
+    return value
+
+
+def _optional_text(document: dict[str, Any], field: str) -> str | None:
+    """An optional string field; absent, null or blank are all ``None``."""
+    value = document.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(RejectReason.BAD_TYPE, f"{field} is a {type(value).__name__}")
+    value = value.strip()
+    if len(value) > MAX_FIELD_CHARS:
+        raise _Invalid(RejectReason.TOO_LARGE, f"{field} of {len(value)} characters")
+    return value or None
+
+
+def _status(document: dict[str, Any]) -> str | None:
+    """``"Short Abandoned"``, ``"short-abandoned"`` -> ``"short_abandoned"``: suites differ."""
+    status = _optional_text(document, "status")
+    return None if status is None else _SEPARATORS.sub("_", status.casefold())
+
+
+def _wait_ms(document: dict[str, Any]) -> int | None:
+    """``wait_time``: seconds the customer waited (in queue) before the status, if known."""
+    value = document.get("wait_time")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(RejectReason.BAD_TYPE, f"wait_time is a {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise _Invalid(RejectReason.BAD_TYPE, f"wait_time {value!r} is not a duration in seconds")
+    return round(value * 1000)
 
 
 def _label(document: dict[str, Any], field: str) -> str:

@@ -39,7 +39,8 @@ def test_timestamps_in_every_accepted_form(timestamp, millis):
     ("change", "reason"),
     [
         ({"contact_id": None}, RejectReason.MISSING_FIELD),
-        ({"customer_id": "  "}, RejectReason.MISSING_FIELD),
+        # Absent, not blank: a blank or null customer id is an anonymous contact (below).
+        ({"customer_id": None}, RejectReason.MISSING_FIELD),
         ({"timestamp": None}, RejectReason.MISSING_FIELD),
         ({"customer_id": 42}, RejectReason.BAD_TYPE),
         ({"contact_id": ["k"]}, RejectReason.BAD_TYPE),
@@ -52,6 +53,13 @@ def test_timestamps_in_every_accepted_form(timestamp, millis):
         ({"timestamp": 1e300}, RejectReason.BAD_TIMESTAMP),
         ({"customer_id": "x" * 300}, RejectReason.TOO_LARGE),
         ({"reason": "r" * 300}, RejectReason.TOO_LARGE),
+        ({"chain_id": 12}, RejectReason.BAD_TYPE),
+        ({"chain_id": "x" * 300}, RejectReason.TOO_LARGE),
+        ({"status": True}, RejectReason.BAD_TYPE),
+        ({"status": "s" * 300}, RejectReason.TOO_LARGE),
+        ({"wait_time": "12s"}, RejectReason.BAD_TYPE),
+        ({"wait_time": True}, RejectReason.BAD_TYPE),
+        ({"wait_time": -1}, RejectReason.BAD_TYPE),
     ],
 )
 def test_bad_fields_are_rejected_with_the_right_reason(change, reason):
@@ -78,6 +86,28 @@ def test_extra_fields_are_kept_out_but_do_not_invalidate():
     assert isinstance(decode({**GOOD, "text": "free text", "agent": 7}), ContactEvent)
 
 
+@pytest.mark.parametrize("customer_id", [None, "", "   "])
+def test_a_null_or_blank_customer_id_is_a_valid_contact_without_customer(customer_id):
+    # Not dead-lettered: exclusions.exclusion_of counts it as anonymous.
+    assert decode({**GOOD, "customer_id": customer_id}).customer_id == ""
+
+
+def test_status_wait_time_and_chain_id_are_read_when_given():
+    event = decode(
+        {**GOOD, "status": " Short-Abandoned ", "wait_time": 4.2, "chain_id": " call-9 "}
+    )
+    assert (event.status, event.wait_ms, event.chain_id) == ("short_abandoned", 4200, "call-9")
+    assert decode({**GOOD, "status": "abandoned in queue"}).status == "abandoned_in_queue"
+
+
+def test_absent_null_or_blank_optional_fields_are_none():
+    for value in (None, "", "  "):
+        event = decode({**GOOD, "status": value, "chain_id": value})
+        assert (event.status, event.chain_id) == (None, None)
+    assert decode({**GOOD, "wait_time": None}).wait_ms is None
+    assert decode(GOOD)[6:9] == (None, None, None)
+
+
 def test_label_values_reserved_by_the_metrics_are_renamed():
     assert decode({**GOOD, "channel": "all"}).channel == "other"
 
@@ -91,7 +121,7 @@ def test_arbitrary_bytes_never_raise(raw):
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
-        st.sampled_from(sorted({*GOOD, "channel", "direction"})),
+        st.sampled_from(sorted({*GOOD, "channel", "direction", "chain_id", "status", "wait_time"})),
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     )
 )

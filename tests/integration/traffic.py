@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from stream.engine import Engine, EngineConfig, Figures, Rejection, decode_contact
+from stream.engine.exclusions import ExclusionPolicy, exclusion_of
 
 MINUTE_MS = 60_000
 
@@ -70,13 +71,16 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 
 
 def offline_figures(
-    records: Iterable[tuple[bytes | None, bytes]], now_ms: int
+    records: Iterable[tuple[bytes | None, bytes]],
+    now_ms: int,
+    exclusions: ExclusionPolicy | None = None,
 ) -> dict[str, dict[tuple[str, str], Figures]]:
     """The engine on the same records, in one process: what the cluster must show."""
     engine = Engine(EngineConfig(), now_ms=now_ms)
+    policy = exclusions or ExclusionPolicy()
     for _, value in records:
         event = decode_contact(value)
-        if not isinstance(event, Rejection):
+        if not isinstance(event, Rejection) and exclusion_of(event, policy) is None:
             engine.ingest(event)
     return engine.figures()
 
