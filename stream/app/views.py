@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -14,6 +15,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
+from stream.engine.denominators import DenominatorValues, contacts_per
 from stream.metrics.figures import WindowFigures
 from stream.sinks.redis_projection import bursts_key, customer_key, top_customers_key
 
@@ -47,6 +49,7 @@ def register_views(worker: ContactsWorker) -> None:
                 "customer_base": base,
                 "cluster": _windows_json(snapshot.cluster, base),
                 "worker": _windows_json(snapshot.local, None),
+                "denominators": _denominators_json(snapshot.denominators, snapshot.cluster),
             }
         )
 
@@ -167,6 +170,28 @@ def _windows_json(figures: WindowFigures, base: float | None) -> dict[str, Any]:
         }
         result[window] = entry
     return result
+
+
+def _denominators_json(
+    denominators: Mapping[str, DenominatorValues], cluster: WindowFigures
+) -> dict[str, Any]:
+    """Per denominator and cluster window: its value and contacts per unit (null: unknown)."""
+    contacts = {
+        window: by_label.get(TOTAL, Figures()).contacts for window, by_label in cluster.items()
+    }
+    return {
+        name: {
+            "kind": denominator.kind,
+            "windows": {
+                window: {
+                    "denominator": denominator.of_window(window),
+                    "contacts_per": _number(ratio),
+                }
+                for window, ratio in contacts_per(denominator, contacts).items()
+            },
+        }
+        for name, denominator in sorted(denominators.items())
+    }
 
 
 def _figures_json(figures: Figures) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from stream.app.cluster import (
     encode_partition_figures,
 )
 from stream.app.customer_base import decode_customer_base
+from stream.app.denominators import Denominators
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
 from stream.app.kafka_options import client_options, faust_credentials
@@ -88,6 +89,9 @@ class ContactsWorker:
             self.figures_topic.get_topic_name(),
             decode_partition_figures,
             client_options(settings),
+        )
+        self.denominators = Denominators(
+            settings, client_options(settings), self.registry, wall_ms()
         )
         self._published: dict[int, bytes] = {}
         self.window_names = (
@@ -298,6 +302,7 @@ class ContactsWorker:
             self.customer_base.run(),
             self.partition_figures.run(),
             self.health.run(),
+            self.denominators.run(),
         ]
         await asyncio.gather(*tasks)
 
@@ -332,6 +337,7 @@ class ContactsWorker:
             cluster=self.cluster_figures(),
             customer_base=base,
             windows=self.window_names,
+            denominators=self.denominators.values(wall_ms()),
         )
 
     def cluster_figures(self) -> WindowFigures:

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream.engine import TOTAL, Figures, Label
+from stream.engine.denominators import DenominatorValues, contacts_per
 
 WindowFigures = Mapping[str, Mapping[Label, Figures]]
 LABELS = ["window", "channel", "reason"]
@@ -29,6 +30,8 @@ class FiguresSnapshot:
     # Every window gets an all/all series, zero when empty: "No data" on a board should
     # mean a broken pipeline, never a quiet hour.
     windows: tuple[str, ...] = ()
+    # RCR_DENOMINATORS by name; no values until the reader caught up with its topic.
+    denominators: Mapping[str, DenominatorValues] = field(default_factory=dict)
 
 
 _ADDITIVE = {
@@ -76,6 +79,7 @@ class FiguresCollector(Collector):
             )
         for segment, value in sorted(snapshot.customer_base.items()):
             families["rcr_customer_base"].add_metric([segment], value)
+        _add_denominators(families, snapshot.denominators, cluster)
         yield from families.values()
 
     @staticmethod
@@ -97,7 +101,34 @@ class FiguresCollector(Collector):
         families["rcr_customer_base"] = GaugeMetricFamily(
             "rcr_customer_base", "Latest active customer base", labels=["segment"]
         )
+        families["rcr_denominator"] = GaugeMetricFamily(
+            "rcr_denominator",
+            "Cluster-wide events of a count denominator in the window, or the latest value "
+            'of a snapshot denominator (window="latest")',
+            labels=["name", "window"],
+        )
+        families["rcr_contacts_per_denominator"] = GaugeMetricFamily(
+            "rcr_contacts_per_denominator",
+            "Cluster-wide contacts (all channels and reasons) in the window / the denominator "
+            "(NaN when 0 or not known yet)",
+            labels=["name", "window"],
+        )
         return families
+
+
+def _add_denominators(
+    families: dict[str, GaugeMetricFamily],
+    denominators: Mapping[str, DenominatorValues],
+    cluster: WindowFigures,
+) -> None:
+    contacts = {
+        window: by_label.get(TOTAL, Figures()).contacts for window, by_label in cluster.items()
+    }
+    for name, denominator in sorted(denominators.items()):
+        for window, value in denominator.values.items():
+            families["rcr_denominator"].add_metric([name, window], value)
+        for window, ratio in contacts_per(denominator, contacts).items():
+            families["rcr_contacts_per_denominator"].add_metric([name, window], ratio)
 
 
 def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figures]]:
