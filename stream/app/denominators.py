@@ -59,6 +59,7 @@ class CountTopicReader:
         return DenominatorValues("count", self.counts.totals() if self.caught_up else {})
 
     async def run(self) -> None:
+        await wait_for_topic(self.topic, self.client_options)
         backoff = 0.5
         while True:
             try:
@@ -74,7 +75,12 @@ class CountTopicReader:
         )
         await consumer.start()
         try:
-            partitions = await _partitions(consumer, self.topic)
+            partitions = [
+                TopicPartition(self.topic, n)
+                for n in sorted(consumer.partitions_for_topic(self.topic) or ())
+            ]
+            if not partitions:  # metadata without the topic: a new consumer, after a pause
+                raise RuntimeError(f"no partitions of {self.topic} in the metadata yet")
             consumer.assign(partitions)
             for partition in partitions:
                 if partition in self.positions:
@@ -118,6 +124,7 @@ class SnapshotTopicReader:
             tally(RecordOutcome.REJECTED if decoded is None else RecordOutcome.ACCEPTED)
             return decoded
 
+        self.client_options = client_options
         self.view = CompactedTopicView(topic, decode, client_options)
 
     def values(self, wall_ms: int) -> DenominatorValues:
@@ -125,6 +132,7 @@ class SnapshotTopicReader:
         return DenominatorValues("snapshot", {} if latest is None else {LATEST: latest})
 
     async def run(self) -> None:
+        await wait_for_topic(self.view.topic, self.client_options)
         await self.view.run()
 
 
@@ -176,13 +184,27 @@ class Denominators:
         await asyncio.gather(*(reader.run() for reader in self.readers.values()))
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def wait_for_topic(topic: str, client_options: dict[str, Any]) -> None:
+    """Until the topic exists: another team may create it after the workers start.
+
+    A consumer only knows the partitions of topics that existed when it started (its
+    metadata refreshes only every few minutes), so readers start once the topic is there.
+    """
+    backoff = 0.5
     while True:
-        numbers = consumer.partitions_for_topic(topic)
-        if numbers:
-            return [TopicPartition(topic, n) for n in sorted(numbers)]
-        await asyncio.sleep(0.5)
-        await consumer.topics()  # refreshes metadata: the topic may appear later
+        probe = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
+        try:
+            await probe.start()
+            while True:
+                if topic in await probe.topics():
+                    return
+                await asyncio.sleep(1.0)
+        except (KafkaError, OSError) as exc:
+            log.warning("looking for topic %s failed, retrying: %s", topic, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+        finally:
+            await probe.stop()
 
 
 def _wall_ms() -> int:
