@@ -232,6 +232,15 @@ class DenominatorSpec:
         return f"{self.name}={self.topic}:{self.kind}"
 
 
+def check_denominator_name(name: str) -> None:
+    """Names become a metric label value and a JSON key: ValueError unless plain."""
+    if not _DENOMINATOR_NAME.fullmatch(name) or name in _RESERVED_DENOMINATOR_NAMES:
+        raise ValueError(
+            f"denominator name {name!r}: lower case letters, digits and _, "
+            "not starting with a digit, not 'customers' or 'all'"
+        )
+
+
 def parse_denominators(text: str) -> tuple[DenominatorSpec, ...]:
     """``orders=orders:count,subscribers=active-subscribers:snapshot`` to specs (ValueError)."""
     specs: list[DenominatorSpec] = []
@@ -243,11 +252,7 @@ def parse_denominators(text: str) -> tuple[DenominatorSpec, ...]:
         name, topic, kind = name.strip(), topic.strip(), kind.strip()
         if not equals or not colon or not topic:
             raise ValueError(f"expected name=topic:count|snapshot, got {entry!r}")
-        if not _DENOMINATOR_NAME.fullmatch(name) or name in _RESERVED_DENOMINATOR_NAMES:
-            raise ValueError(
-                f"denominator name {name!r}: lower case letters, digits and _, "
-                "not starting with a digit, not 'customers' or 'all'"
-            )
+        check_denominator_name(name)
         if kind not in DENOMINATOR_KINDS:
             raise ValueError(f"denominator {name!r}: kind {kind!r} is neither count nor snapshot")
         if any(spec.name == name for spec in specs):

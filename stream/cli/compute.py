@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 from rich.table import Table
 
+from stream.cli.denominator_files import add_denominators, parse_denominator_option
 from stream.durations import parse_duration_ms
 from stream.engine import (
     Calendar,
@@ -56,6 +57,14 @@ PROGRESS_STEP_BYTES = 1 << 20
     help="max gap between a contact and its repeat",
 )
 @click.option(
+    "--denominator",
+    "denominators",
+    multiple=True,
+    metavar="NAME=FILE",
+    callback=parse_denominator_option,
+    help="JSON Lines of count records (e.g. orders), repeatable: adds denominators.NAME",
+)
+@click.option(
     "--format", "output", type=click.Choice(["json", "table"]), default="json", show_default=True
 )
 def compute(
@@ -64,6 +73,7 @@ def compute(
     zone: str,
     customer_base: float | None,
     repeat_interval: str,
+    denominators: dict[str, Path],
     output: str,
 ) -> None:
     """Repeat Contact Rate and Contact Rate per period from JSON Lines FILES."""
@@ -77,6 +87,8 @@ def compute(
     timelines, _ = collect_timelines(events)
     results = figures_per_period(timelines.values(), calendar, PeriodKind(period), interval_ms)
     rows = [_as_json(result, calendar, customer_base) for result in results]
+    if denominators:
+        add_denominators(rows, denominators, calendar, PeriodKind(period))
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
