@@ -15,7 +15,6 @@ Two kinds, each read from a Kafka topic named in ``RCR_DENOMINATORS``:
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -126,8 +125,8 @@ class EventCounts:
     now_ms: int
     timezone: str = "UTC"
     max_clock_skew_ms: int = 5 * 60_000
-    # Distinct event times, sorted, and the events at each.
-    times: list[int] = field(default_factory=list, init=False)
+    # Events per event-time millisecond. No sorted index: windows move with the clock, so
+    # the milliseconds leaving one are found by walking them (or the dict, if smaller).
     counts: dict[int, int] = field(default_factory=dict, init=False)
     newest_event_ms: int | None = field(default=None, init=False)
 
@@ -146,6 +145,8 @@ class EventCounts:
             self.previous[kind] = _period_window(
                 f"previous_{kind.value}", self.calendar.previous(period)
             )
+        # Everything before this is gone (nothing older is ever accepted).
+        self._forgotten_before_ms = self.retention_start_ms
 
     @property
     def retention_start_ms(self) -> int:
@@ -170,11 +171,7 @@ class EventCounts:
         self._move_now(timestamp)
         if timestamp < self.retention_start_ms:
             return RecordOutcome.TOO_LATE
-        if timestamp in self.counts:
-            self.counts[timestamp] += record.count
-        else:
-            self.counts[timestamp] = record.count
-            insort(self.times, timestamp)  # records arrive mostly in order: near the end
+        self.counts[timestamp] = self.counts.get(timestamp, 0) + record.count
         for window in self.all_windows():
             if window.contains(timestamp):
                 window.total += record.count
@@ -216,19 +213,23 @@ class EventCounts:
 
     def _sum_between(self, start_ms: int, end_ms: int) -> int:
         """Events in ``[start_ms, end_ms)``."""
-        times, counts = self.times, self.counts
-        return sum(
-            counts[times[i]]
-            for i in range(bisect_left(times, start_ms), bisect_left(times, end_ms))
-        )
+        counts = self.counts
+        if end_ms - start_ms <= len(counts):
+            return sum(counts.get(t, 0) for t in range(start_ms, end_ms))
+        return sum(n for t, n in counts.items() if start_ms <= t < end_ms)
 
     def _forget_before(self, horizon_ms: int) -> None:
-        stop = bisect_left(self.times, horizon_ms)
-        # Dropping a prefix moves the whole list: wait until it is a real share of it.
-        if stop and stop * 8 >= len(self.times):
-            for timestamp in self.times[:stop]:
-                del self.counts[timestamp]
-            del self.times[:stop]
+        start_ms = self._forgotten_before_ms
+        if horizon_ms <= start_ms:
+            return
+        self._forgotten_before_ms = horizon_ms
+        counts = self.counts
+        if horizon_ms - start_ms <= len(counts):
+            for timestamp in range(start_ms, horizon_ms):
+                counts.pop(timestamp, None)
+        else:
+            for timestamp in [t for t in counts if t < horizon_ms]:
+                del counts[timestamp]
 
 
 def _period_window(name: str, period: Period) -> _Window:
