@@ -117,8 +117,10 @@ class EventCounts:
 
     Totals move incrementally, like the contacts engine's figures: a record adds its count
     to every window it falls in, a rolling window subtracts the milliseconds that leave
-    it, and a calendar period that ends becomes the previous one. Milliseconds older than
-    the retention (the longest rolling window or the previous month) are forgotten.
+    it, and a calendar period that ends becomes the previous one. Records older than the
+    retention (the longest rolling window or the previous month) are refused ``too_late``;
+    single milliseconds are kept only for the longest rolling window, since calendar
+    periods need nothing but their totals.
     """
 
     windows: Mapping[str, int]
@@ -145,13 +147,18 @@ class EventCounts:
             self.previous[kind] = _period_window(
                 f"previous_{kind.value}", self.calendar.previous(period)
             )
-        # Everything before this is gone (nothing older is ever accepted).
-        self._forgotten_before_ms = self.retention_start_ms
+        # Only rolling windows need single milliseconds, and they only move forward.
+        self._forgotten_before_ms = self.oldest_rolling_ms
 
     @property
     def retention_start_ms(self) -> int:
-        longest = max(self.windows.values())
-        return min(self.now_ms - longest + 1, self.previous[PeriodKind.MONTH].start_ms)
+        """Oldest event time still in a window: the contacts engine's retention."""
+        return min(self.oldest_rolling_ms, self.previous[PeriodKind.MONTH].start_ms)
+
+    @property
+    def oldest_rolling_ms(self) -> int:
+        """Start of the longest rolling window: older milliseconds are not kept."""
+        return self.now_ms - max(self.windows.values()) + 1
 
     def all_windows(self) -> Iterator[_Window]:
         """Rolling, to date, previous: the contacts engine's order and names."""
@@ -171,7 +178,8 @@ class EventCounts:
         self._move_now(timestamp)
         if timestamp < self.retention_start_ms:
             return RecordOutcome.TOO_LATE
-        self.counts[timestamp] = self.counts.get(timestamp, 0) + record.count
+        if timestamp >= self.oldest_rolling_ms:  # else only calendar periods hold it
+            self.counts[timestamp] = self.counts.get(timestamp, 0) + record.count
         for window in self.all_windows():
             if window.contains(timestamp):
                 window.total += record.count
@@ -196,7 +204,7 @@ class EventCounts:
             window.start_ms = new_start
         for kind in PeriodKind:
             self._roll_period(kind)
-        self._forget_before(self.retention_start_ms)
+        self._forget_before(self.oldest_rolling_ms)
 
     def _roll_period(self, kind: PeriodKind) -> None:
         current = self.current[kind]
