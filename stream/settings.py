@@ -157,9 +157,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> Settings:
-        if len({self.topic, self.dlq_topic, self.customer_base_topic}) != 3:
-            raise ValueError("topic, dlq_topic and customer_base_topic must differ")
         own = {self.topic, self.dlq_topic, self.customer_base_topic}
+        if len(own) != 3:
+            raise ValueError("topic, dlq_topic and customer_base_topic must differ")
         for spec in self.denominator_specs:
             if spec.topic in own:
                 raise ValueError(
