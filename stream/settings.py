@@ -6,6 +6,7 @@ A bad value stops start-up with a message naming the variable (``ConfigError``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
         None, gt=0, description="active customers until the customer-base topic says otherwise"
     )
     max_record_bytes: int = Field(65_536, ge=256, description="larger records are rejected")
+    denominators: str = Field(
+        "", description="more denominators, name=topic:count|snapshot, comma separated"
+    )
 
     # Exclusions (docs/METRICS.md): valid contacts left out of every figure, counted apart.
     exclude_abandoned: Literal["none", "short", "all"] = Field(
@@ -188,6 +192,11 @@ class Settings(BaseSettings):
             raise ValueError(f"a customer id has at most {MAX_FIELD_CHARS} characters")
         return ",".join(sorted(ids))
 
+    @field_validator("denominators")
+    @classmethod
+    def _denominators_parse(cls, value: str) -> str:
+        return ",".join(spec.text for spec in parse_denominators(value))
+
     @field_validator("timezone")
     @classmethod
     def _zone_exists(cls, value: str) -> str:
@@ -216,8 +225,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> Settings:
-        if len({self.topic, self.dlq_topic, self.customer_base_topic}) != 3:
+        own = {self.topic, self.dlq_topic, self.customer_base_topic}
+        if len(own) != 3:
             raise ValueError("topic, dlq_topic and customer_base_topic must differ")
+        for spec in self.denominator_specs:
+            if spec.topic in own:
+                raise ValueError(
+                    f"RCR_DENOMINATORS: {spec.name} reads {spec.topic!r}, a topic the worker "
+                    "already uses for contacts, dead letters or the customer base"
+                )
         if self.broker_heartbeat_interval >= self.broker_session_timeout:
             raise ValueError("broker_heartbeat_interval must be below broker_session_timeout")
         sasl = self.kafka_security_protocol.startswith("SASL")
@@ -236,6 +252,10 @@ class Settings(BaseSettings):
     @cached_property
     def window_ms(self) -> dict[str, int]:
         return {name: parse_duration_ms(name) for name in self.window_names}
+
+    @cached_property
+    def denominator_specs(self) -> tuple[DenominatorSpec, ...]:
+        return parse_denominators(self.denominators)
 
     @property
     def repeat_interval_ms(self) -> int:
@@ -272,6 +292,55 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """The broker URL(s) as Kafka clients take them: ``host:port,host:port``."""
         return ",".join(urlsplit(url.strip()).netloc for url in self.broker.split(";"))
+
+
+DENOMINATOR_KINDS = ("count", "snapshot")
+# Names become the value of a metric label and a key of /rates and `rcr compute` output.
+_DENOMINATOR_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# Names the metrics already use for the customer base and for totals.
+_RESERVED_DENOMINATOR_NAMES = {"customers", "all"}
+
+
+@dataclass(frozen=True)
+class DenominatorSpec:
+    """One entry of ``RCR_DENOMINATORS``: ``name=topic:kind``."""
+
+    name: str
+    topic: str
+    kind: Literal["count", "snapshot"]
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}={self.topic}:{self.kind}"
+
+
+def check_denominator_name(name: str) -> None:
+    """Names become a metric label value and a JSON key: ValueError unless plain."""
+    if not _DENOMINATOR_NAME.fullmatch(name) or name in _RESERVED_DENOMINATOR_NAMES:
+        raise ValueError(
+            f"denominator name {name!r}: lower case letters, digits and _, "
+            "not starting with a digit, not 'customers' or 'all'"
+        )
+
+
+def parse_denominators(text: str) -> tuple[DenominatorSpec, ...]:
+    """``orders=orders:count,subscribers=active-subscribers:snapshot`` to specs (ValueError)."""
+    specs: list[DenominatorSpec] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        name, equals, rest = entry.partition("=")
+        topic, colon, kind = rest.rpartition(":")
+        name, topic, kind = name.strip(), topic.strip(), kind.strip()
+        if not equals or not colon or not topic:
+            raise ValueError(f"expected name=topic:count|snapshot, got {entry!r}")
+        check_denominator_name(name)
+        if kind not in DENOMINATOR_KINDS:
+            raise ValueError(f"denominator {name!r}: kind {kind!r} is neither count nor snapshot")
+        if any(spec.name == name for spec in specs):
+            raise ValueError(f"denominator name {name!r} appears twice")
+        specs.append(DenominatorSpec(name, topic, "count" if kind == "count" else "snapshot"))
+    return tuple(specs)
 
 
 def env_name(field: str) -> str:

@@ -290,3 +290,42 @@ def test_exclusion_settings_come_from_flags_or_the_environment(tmp_path, monkeyp
     assert (row["contacts"], row["anonymous_contacts"], row["identity_coverage"]) == (1, 1, 0.5)
     result = CliRunner().invoke(main, ["compute", path, "--short-abandon-threshold", "soon"])
     assert result.exit_code != 0 and "soon" in result.stderr
+
+
+def test_denominators_join_each_period_with_contacts_per_unit(tmp_path):
+    """Orders per month from a count file, and contacts per order; other keys unchanged."""
+    contacts = [
+        {
+            "contact_id": f"c{m}-{n}",
+            "customer_id": f"u{n % 7}",
+            "timestamp": f"2017-{m}-1{n}T10:00:00Z",
+        }
+        for m in ("10", "11")
+        for n in range(6)
+    ]
+    orders = [
+        {"timestamp": "2017-10-03T00:00:00Z"},
+        {"timestamp": "2017-10-31T23:30:00Z", "count": 4},  # November in Paris
+        {"timestamp": 1_512_086_400},  # 2017-12-01T00:00Z: no contact that month
+        {"count": 2},  # no timestamp: a file has no record time, so invalid
+    ]
+    contacts_file = write_jsonl(tmp_path / "contacts.jsonl", contacts)
+    orders_file = write_jsonl(tmp_path / "orders.jsonl", orders)
+    plain, _ = run_compute(str(contacts_file), "--tz", "Europe/Paris")
+    rows, errors = run_compute(
+        str(contacts_file), "--tz", "Europe/Paris", "--denominator", f"orders={orders_file}"
+    )
+    assert [{k: v for k, v in row.items() if k != "denominators"} for row in rows] == plain
+    assert [row["denominators"] for row in rows] == [
+        {"orders": {"value": 1, "contacts_per": 6 / 1}},
+        {"orders": {"value": 4, "contacts_per": 6 / 4}},
+    ]
+    assert "orders.jsonl:4: not a count record" in errors
+
+
+def test_a_bad_denominator_option_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [])
+    for value in ("Orders=" + str(path), "orders", f"orders={tmp_path / 'missing'}"):
+        result = CliRunner().invoke(main, ["compute", str(path), "--denominator", value])
+        assert result.exit_code == 2, value
+        assert "--denominator" in result.output

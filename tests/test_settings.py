@@ -37,6 +37,7 @@ BAD_VALUES = {
     "exclude_abandoned": "some",
     "short_abandon_threshold": "10",
     "anonymous_customer_ids": "guest," + "x" * 300,
+    "denominators": "orders=orders:sum",
     "redis_prefix": "",
     "api_token": "",
     "top_customers": "0",
@@ -145,3 +146,34 @@ def test_kafka_security_reaches_every_client():
     assert credentials.ssl_context is not None
     assert faust_credentials(load_settings()) is None
     assert "pw" not in repr(settings)  # secrets stay out of logs
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "orders",
+        "orders=orders",
+        "orders=:count",
+        "Orders=orders:count",
+        "9orders=orders:count",
+        "order-count=orders:count",
+        "customers=subscribers:snapshot",
+        "all=orders:count",
+        "orders=orders:count,orders=refunds:count",
+        "orders=orders:average",
+        "dlq=contacts-dlq:count",
+    ],
+)
+def test_denominators_refused_naming_the_variable(value, monkeypatch):
+    monkeypatch.setenv("RCR_DENOMINATORS", value)
+    with pytest.raises(ConfigError, match="RCR_DENOMINATORS"):
+        load_settings()
+
+
+def test_denominators_parse():
+    settings = load_settings(denominators=" orders=orders:count , subs=eu.subscribers:v2:snapshot")
+    assert [(s.name, s.topic, s.kind) for s in settings.denominator_specs] == [
+        ("orders", "orders", "count"),
+        ("subs", "eu.subscribers:v2", "snapshot"),
+    ]
+    assert load_settings().denominator_specs == ()

@@ -729,6 +729,32 @@ def launch_day(t: dict[str, float]) -> Json:
         ),
     ]
 
+    panels.append(lay.row("Contacts per order, per subscriber, ... ($window)"))
+    panels += [
+        timeseries(
+            lay,
+            "Contacts per denominator ($window)",
+            "Contacts in the window (all channels and reasons) per unit of each denominator "
+            "of RCR_DENOMINATORS: a count of events in the same window (orders) or the "
+            "latest value of a snapshot (active subscribers). No data without any.",
+            targets(('rcr:contacts_per_denominator:ratio{window="$window"}', "{{name}}")),
+            "short",
+        ),
+        timeseries(
+            lay,
+            "Denominators ($window)",
+            "Events of each count denominator in the window, and the latest value of each "
+            "snapshot one. Every worker reads every denominator topic: the same on all.",
+            targets(
+                (
+                    'max by (name) (rcr_denominator{window=~"$window|latest"})',
+                    "{{name}}",
+                )
+            ),
+            "short",
+        ),
+    ]
+
     panels.append(lay.row("Traffic, alerts and pipeline"))
     panels += [
         timeseries(
@@ -961,6 +987,24 @@ def pipeline_health(t: dict[str, float]) -> Json:
             threshold_line=True,
         ),
     ]
+
+    panels.append(
+        timeseries(
+            lay,
+            "Denominator records by outcome",
+            "Records of the RCR_DENOMINATORS topics per second, per worker summed: accepted, "
+            "rejected (cannot be counted: skipped, not dead-lettered), too_late, "
+            "too_far_in_future. Every worker reads every record.",
+            targets(
+                (
+                    f"sum by (name, outcome) (rate(rcr_denominator_records_total[{rate}]))",
+                    "{{name}} {{outcome}}",
+                )
+            ),
+            "cps",
+            w=24,
+        )
+    )
 
     panels.append(lay.row("Kafka consumer and Redis"))
     panels += [

@@ -15,6 +15,7 @@ from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
+from stream.engine.denominators import DenominatorValues, contacts_per
 from stream.engine.timeline import dimension_of
 from stream.metrics.figures import WindowFigures
 from stream.sinks.redis_projection import bursts_key, customer_key, top_customers_key
@@ -46,11 +47,13 @@ def register_views(worker: ContactsWorker) -> None:
         base = snapshot.customer_base.get("all")
         headline = snapshot.headline
         maturity = snapshot.maturity.get(headline, {})
+        cluster = snapshot.cluster.get(headline, {})
         body = {
             "customer_base": base,
             "definition": headline,
-            "cluster": _windows_json(snapshot.cluster.get(headline, {}), base, maturity),
+            "cluster": _windows_json(cluster, base, maturity),
             "worker": _windows_json(snapshot.local.get(headline, {}), None, maturity),
+            "denominators": _denominators_json(snapshot.denominators, cluster),
         }
         if snapshot.every_definition:
             body["definitions"] = {
@@ -185,6 +188,28 @@ def _windows_json(
         entry["by_dimension"] = by_dimension
         result[window] = entry
     return result
+
+
+def _denominators_json(
+    denominators: Mapping[str, DenominatorValues], cluster: WindowFigures
+) -> dict[str, Any]:
+    """Per denominator and cluster window: its value and contacts per unit (null: unknown)."""
+    contacts = {
+        window: by_label.get(TOTAL, Figures()).contacts for window, by_label in cluster.items()
+    }
+    return {
+        name: {
+            "kind": denominator.kind,
+            "windows": {
+                window: {
+                    "denominator": denominator.of_window(window),
+                    "contacts_per": _number(ratio),
+                }
+                for window, ratio in contacts_per(denominator, contacts).items()
+            },
+        }
+        for name, denominator in sorted(denominators.items())
+    }
 
 
 def _figures_json(figures: Figures) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from stream.app.cluster import (
     encode_partition_figures,
 )
 from stream.app.customer_base import decode_customer_base
+from stream.app.denominators import Denominators
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
 from stream.app.kafka_options import client_options, faust_credentials
@@ -93,6 +94,9 @@ class ContactsWorker:
             self.figures_topic.get_topic_name(),
             decode_partition_figures,
             client_options(settings),
+        )
+        self.denominators = Denominators(
+            settings, client_options(settings), self.registry, wall_ms()
         )
         self._published: dict[int, bytes] = {}
         self.window_names = (
@@ -303,6 +307,7 @@ class ContactsWorker:
             self.customer_base.run(),
             self.partition_figures.run(),
             self.health.run(),
+            self.denominators.run(),
         ]
         await asyncio.gather(*tasks)
 
@@ -346,6 +351,7 @@ class ContactsWorker:
                 d.name: (d.matching_key.value, format_duration(d.repeat_interval_ms))
                 for d in definitions
             },
+            denominators=self.denominators.values(wall_ms()),
         )
 
     def cluster_figures(self) -> DefinitionFigures:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 from rich.table import Table
 
+from stream.cli.denominator_files import add_denominators, parse_denominator_option
 from stream.durations import parse_duration_ms
 from stream.engine import (
     Calendar,
@@ -89,6 +90,14 @@ PROGRESS_STEP_BYTES = 1 << 20
     help="customer ids meaning no known customer, comma separated, any case",
 )
 @click.option(
+    "--denominator",
+    "denominators",
+    multiple=True,
+    metavar="NAME=FILE",
+    callback=parse_denominator_option,
+    help="JSON Lines of count records (e.g. orders), repeatable: adds denominators.NAME",
+)
+@click.option(
     "--format", "output", type=click.Choice(["json", "table"]), default="json", show_default=True
 )
 def compute(
@@ -100,6 +109,7 @@ def compute(
     exclude_abandoned: str,
     short_abandon_threshold: str,
     anonymous_customer_ids: str,
+    denominators: dict[str, Path],
     output: str,
 ) -> None:
     """Repeat Contact Rate and Contact Rate per period from JSON Lines FILES."""
@@ -123,6 +133,8 @@ def compute(
         _as_json(result, calendar, customer_base) | _exclusions_json(result, excluded)
         for result in results
     ]
+    if denominators:
+        add_denominators(rows, denominators, calendar, PeriodKind(period))
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

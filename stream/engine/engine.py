@@ -224,7 +224,9 @@ class Engine:
         interval = self.config.repeat_interval_ms
         now = self._now_ms
         for customer_id in leaving:
-            timeline = self.customers[customer_id]
+            timeline = self.customers.get(customer_id)
+            if timeline is None:
+                continue  # a lens unit emptied by a replaced chain leg: nothing to remove
             contacts = timeline.contacts
             end = len(contacts)
             for index in range(timeline.index_from(old_start), timeline.index_from(until_ms + 1)):

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream.engine import TOTAL, Figures, Label
+from stream.engine.denominators import DenominatorValues, contacts_per
 from stream.engine.timeline import dimension_of
 
 WindowFigures = Mapping[str, Mapping[Label, Figures]]
@@ -41,6 +42,8 @@ class FiguresSnapshot:
     maturity: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # Definition -> (matching key, repeat interval) for rcr_definition_info.
     definitions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # RCR_DENOMINATORS by name; no values until the reader caught up with its topic.
+    denominators: Mapping[str, DenominatorValues] = field(default_factory=dict)
 
 
 # Additive per-worker gauges: family name suffix -> (Figures attribute, help).
@@ -114,6 +117,7 @@ class FiguresCollector(Collector):
             families["rcr_definition_info"].add_metric(
                 [name, matching_key, interval, str(name == headline).lower()], 1
             )
+        _add_denominators(families, snapshot.denominators, cluster)
         yield from families.values()
 
     @staticmethod
@@ -154,6 +158,18 @@ class FiguresCollector(Collector):
             "Repeat definitions configured; headline=true for the one the rcr_* figures show",
             labels=["definition", "matching_key", "repeat_interval", "headline"],
         )
+        families["rcr_denominator"] = GaugeMetricFamily(
+            "rcr_denominator",
+            "Cluster-wide events of a count denominator in the window, or the latest value "
+            'of a snapshot denominator (window="latest")',
+            labels=["name", "window"],
+        )
+        families["rcr_contacts_per_denominator"] = GaugeMetricFamily(
+            "rcr_contacts_per_denominator",
+            "Cluster-wide contacts (all channels and reasons) in the window / the denominator "
+            "(NaN when 0 or not known yet)",
+            labels=["name", "window"],
+        )
         return families
 
 
@@ -191,6 +207,21 @@ def _add_dimensions(
             family = families[f"rcr_dimension_{name}"]
             for labels, value in _dimension_series(figures):
                 family.add_metric([*labels, definition], getattr(value, name))
+
+
+def _add_denominators(
+    families: dict[str, GaugeMetricFamily],
+    denominators: Mapping[str, DenominatorValues],
+    cluster: WindowFigures,
+) -> None:
+    contacts = {
+        window: by_label.get(TOTAL, Figures()).contacts for window, by_label in cluster.items()
+    }
+    for name, denominator in sorted(denominators.items()):
+        for window, value in denominator.values.items():
+            families["rcr_denominator"].add_metric([name, window], value)
+        for window, ratio in contacts_per(denominator, contacts).items():
+            families["rcr_contacts_per_denominator"].add_metric([name, window], ratio)
 
 
 def _series(figures: WindowFigures) -> Iterator[tuple[tuple[str, str, str], Figures]]:

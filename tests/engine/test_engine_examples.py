@@ -230,3 +230,18 @@ def test_the_lookup_says_whether_the_last_contact_repeats_under_each_definition(
         "1",
         "0",
     )
+
+
+def test_a_chain_leg_replaced_under_another_reason_leaves_no_stale_unit():
+    # Found by the property test: the replaced leg's unit (customer + billing) is emptied in
+    # the same-issue lens while the expiry index still lists it.
+    same_issue = Definition("same_issue", MatchingKey.CUSTOMER_REASON, HOUR)
+    engine = engine_at(OCT_31_2017, repeat_interval_ms=HOUR, definitions=(same_issue,))
+    engine.ingest(ContactEvent("a", "c", OCT_31_2017 + 1, reason="billing", chain_id="x"))
+    assert engine.ingest(ContactEvent("b", "c", OCT_31_2017, reason="login", chain_id="x")) is (
+        Outcome.CHAINED
+    )
+    engine.advance(OCT_31_2017 + 2 * HOUR)
+    totals = engine.definition_figures()["same_issue"]["24h"][TOTAL]
+    assert (totals.contacts, totals.resolved_contacts) == (1, 1)
+    assert resolution(engine, "24h", ("all", "login")) == (1, 0, 0)

@@ -44,6 +44,7 @@ from tests.integration.prometheus import (
     backfill,
     binary,
 )
+from tests.integration.test_denominators import brute_force_orders, produce_orders
 from tests.integration.traffic import offline_figures, produce
 from tests.integration.workers import Stack, WorkerProcess
 
@@ -57,6 +58,7 @@ DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 JOB = "rcr-worker"
 SCRAPE_INTERVAL_S = 1
 CUSTOMER_BASE = 1000
+SUBSCRIBERS = 2500  # a snapshot denominator's latest value
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 SPIKE_ALERTS = ("RcrRepeatContactRateSpike", "RcrContactRateSpike")
@@ -363,8 +365,11 @@ def test_shipped_rules_and_dashboards_on_a_launch_day(
     binaries, broker, redis_server, tmp_path, cleanup
 ):
     stack = Stack(broker.url, redis_server.url, tmp_path)
+    orders_topic, subscribers_topic = f"orders-{stack.name}", f"subscribers-{stack.name}"
     worker: WorkerProcess = stack.start_worker(
-        RCR_CUSTOMER_BASE=str(CUSTOMER_BASE), RCR_DEFINITIONS=DEFINITIONS
+        RCR_CUSTOMER_BASE=str(CUSTOMER_BASE),
+        RCR_DEFINITIONS=DEFINITIONS,
+        RCR_DENOMINATORS=f"orders={orders_topic}:count,subscribers={subscribers_topic}:snapshot",
     )
     cleanup.append(worker.kill)
     instance = f"127.0.0.1:{worker.port}"
@@ -390,6 +395,12 @@ def test_shipped_rules_and_dashboards_on_a_launch_day(
 
     # The launch: produced while Prometheus watches, so rates and histograms see it happen.
     records = support_hour(seed=11, now_ms=now_ms, launch=True)
+    orders = [
+        (at, at, 1 + n % 3) for n, at in enumerate(range(now_ms - 50 * 60_000, now_ms, 9_000))
+    ]
+    produce_orders(broker.bootstrap, orders_topic, orders, [b"not an order"], now_ms - 90 * DAY_MS)
+    snapshot = {"segment": "all", "value": SUBSCRIBERS}
+    produce(broker.bootstrap, subscribers_topic, [(b"all", orjson.dumps(snapshot))])
     # In bursts a few scrapes apart, as a live stream: the rate panels see it grow.
     for burst in range(BURSTS):
         produce(broker.bootstrap, stack.topic, records[burst::BURSTS] + MALFORMED[burst::BURSTS])
@@ -420,6 +431,11 @@ def test_shipped_rules_and_dashboards_on_a_launch_day(
     today = flat(offline_figures(records, int(at * 1000)))
     assert recorded_sums(prom, at) == today
     check_ratios(prom, at, today, yesterday)
+    eventually(
+        lambda: denominator_ratios(prom, time.time(), records, orders) is None,
+        15,
+        lambda: denominator_ratios(prom, time.time(), records, orders),
+    )
 
     # The worker's own cluster-wide rate gauges (read from the group's partition-figures
     # topic, so possibly a moment behind) agree with the rules' figures.
@@ -506,6 +522,31 @@ def nonzero(result: list[dict[str, Any]]) -> dict[Key, float]:
 
 def processed(worker: WorkerProcess) -> float:
     return sum(value for (name, _), value in worker.metrics().items() if name == "rcr_events_total")
+
+
+def denominator_ratios(
+    prom: PrometheusServer, at: float, records: list, orders: list
+) -> tuple[dict, dict] | None:
+    """None when rcr:contacts_per_denominator:ratio is contacts / orders of each window and
+    contacts / subscribers, both from the engine offline; else (recorded, expected)."""
+    contacts = {
+        window: f.contacts
+        for (window, channel, reason), f in flat(offline_figures(records, int(at * 1000))).items()
+        if (channel, reason) == ("all", "all")
+    }
+    expected = {}
+    for window, count in brute_force_orders(orders, int(at * 1000)).items():
+        if count:
+            expected[("orders", window)] = contacts.get(window, 0) / count
+        expected[("subscribers", window)] = contacts.get(window, 0) / SUBSCRIBERS
+    recorded = {
+        (s["metric"]["name"], s["metric"]["window"]): float(s["value"][1])
+        for s in prom.query("rcr:contacts_per_denominator:ratio", at)
+    }
+    close = recorded.keys() == expected.keys() and all(
+        math.isclose(recorded[k], expected[k]) for k in expected
+    )
+    return None if close else (recorded, expected)
 
 
 def check_ratios(
