@@ -36,8 +36,24 @@ import orjson
 from stream.engine import Rejection, decode_contact
 from stream.simulate.generator import format_timestamp_ms
 
-CONTRACT_FIELDS = ("contact_id", "customer_id", "timestamp", "channel", "reason", "direction")
+CONTRACT_FIELDS = (
+    "contact_id",
+    "customer_id",
+    "timestamp",
+    "channel",
+    "reason",
+    "direction",
+    # Optional fields the worker reads: the default extra dimension, contact chains, and
+    # what marks an abandoned contact (docs/METRICS.md).
+    "queue",
+    "chain_id",
+    "status",
+    "wait_time",
+)
 REQUIRED_FIELDS = ("contact_id", "customer_id", "timestamp")
+# A required column whose value may be blank: a contact with no known customer is valid
+# (the worker counts it as anonymous), so the row is sent, not rejected.
+BLANK_ALLOWED = ("customer_id",)
 # Row numbers kept per rejection reason for the summary; the counts stay exact.
 EXAMPLES_PER_REASON = 10
 FORMATS = ("auto", "csv", "jsonl")
@@ -240,9 +256,12 @@ def convert_row(row: Mapping[str, Any], spec: RowSpec) -> dict[str, Any] | None:
     for target in CONTRACT_FIELDS:
         value = row.get(spec.source(target))
         if value is None or (isinstance(value, str) and not value.strip()):
-            if target in REQUIRED_FIELDS:
+            if target in BLANK_ALLOWED and spec.source(target) in row:
+                value = ""
+            elif target in REQUIRED_FIELDS:
                 raise RowError("missing_field", f"{target} (column {spec.source(target)!r})")
-            continue
+            else:
+                continue
         event[target] = value
     event.update(spec.constants)
     event["contact_id"] = _identifier(event["contact_id"])

@@ -221,3 +221,27 @@ def test_send_records_in_order_keyed_by_customer(tmp_path: Path) -> None:
     sent = asyncio.run(send_records(records, producer))
     assert sent == 3
     assert [(k, e["contact_id"]) for k, e in producer.sent] == [("x", "1"), ("y", "2"), ("x", "3")]
+
+
+def test_anonymous_rows_and_the_optional_fields_the_worker_reads_are_sent() -> None:
+    row = {
+        "id": "7",
+        "who": "  ",
+        "at": "2024-01-01T00:00:00Z",
+        "queue": "billing",
+        "chain_id": "ch-1",
+        "status": "abandoned",
+        "wait_time": 4,
+        "text": "free text never leaves",
+    }
+    spec = RowSpec(mapping={"contact_id": "id", "customer_id": "who", "timestamp": "at"})
+    event = convert_row(row, spec)
+    assert event is not None
+    assert event["customer_id"] == ""  # blank: anonymous at the worker, not rejected here
+    assert (event["queue"], event["chain_id"], event["status"], event["wait_time"]) == (
+        "billing",
+        "ch-1",
+        "abandoned",
+        4,
+    )
+    assert "text" not in event
