@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError, UnsupportedSaslMechanismError
-from aiokafka.protocol.metadata import MetadataRequest_v0
+from aiokafka.protocol.metadata import MetadataRequest
 
 from stream.settings import Settings
 
@@ -66,9 +66,22 @@ def describe_refusal(exc: BaseException, options: dict[str, Any]) -> str:
             f"{options.get('sasl_plain_username')!r} refused; check RCR_KAFKA_SASL_USERNAME "
             "and RCR_KAFKA_SASL_PASSWORD"
         )
+    return f"the broker closed the connection ({exc}); {_closed_hint(options)}"
+
+
+def _closed_hint(options: dict[str, Any]) -> str:
+    """A broker that hangs up tells nothing: say which settings could explain it."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    if protocol == "PLAINTEXT":
+        return "does it want TLS or SASL? check RCR_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"
+    if protocol == "SSL":
+        return (
+            "does it want a client certificate (RCR_KAFKA_SSL_CERTFILE, RCR_KAFKA_SSL_KEYFILE) "
+            "or SASL? check RCR_KAFKA_SECURITY_PROTOCOL=SSL"
+        )
     return (
-        f"the broker closed the connection ({exc}); check that it expects "
-        f"RCR_KAFKA_SECURITY_PROTOCOL={protocol} and these credentials"
+        f"check RCR_KAFKA_SECURITY_PROTOCOL={protocol} and RCR_KAFKA_SASL_MECHANISM="
+        f"{options.get('sasl_mechanism')} (does the broker offer it?)"
     )
 
 
@@ -84,7 +97,7 @@ async def broker_refusal(options: dict[str, Any]) -> str | None:
             )
             try:
                 await asyncio.wait_for(
-                    connection.send(MetadataRequest_v0(topics=[])), CONNECT_TIMEOUT_S
+                    connection.send(MetadataRequest(topics=[])), CONNECT_TIMEOUT_S
                 )
             finally:
                 connection.close()

@@ -83,32 +83,43 @@ def make_certs(directory: Path) -> Certs:
 
 
 class TlsFront:
-    """Accepts TLS on its own port and forwards the decrypted bytes to a plaintext port."""
+    """Accepts TLS on its own port (client certificate required) and forwards the decrypted
+    bytes to a plaintext port. Counts the connections that failed the TLS handshake: a client
+    that connects without TLS, or without the client certificate, shows up there."""
 
     def __init__(self, certs: Certs, target_port: int, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = free_port(host)
         self.target_port = target_port
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=certs.ca)
         self.context.load_cert_chain(certs.server_cert, certs.server_key)
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.handshakes = 0
         self.handshake_failures = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
 
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.host}:{self.port}"
+
     def start(self) -> TlsFront:
         self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(5)
+        listen = asyncio.start_server(self._relay, self.host, self.port)
+        self._server = asyncio.run_coroutine_threadsafe(listen, self._loop).result(5)
         return self
-
-    async def _listen(self) -> asyncio.Server:
-        return await asyncio.start_server(
-            self._relay, self.host, self.port, ssl=self.context, ssl_handshake_timeout=5
-        )
 
     async def _relay(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
+        try:
+            await client_out.start_tls(self.context, ssl_handshake_timeout=5)
+        except (ssl.SSLError, OSError, TimeoutError):
+            self.handshake_failures += 1
+            client_out.transport.abort()
+            return
+        self.handshakes += 1
         try:
             broker_in, broker_out = await asyncio.open_connection(self.host, self.target_port)
         except OSError:
@@ -139,8 +150,8 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 class BrokerBehind(EmbeddedBroker):
     """The embedded broker on a private port, advertising another address (the TLS front)."""
 
-    def __init__(self, advertised_port: int, host: str = "127.0.0.1") -> None:
-        super().__init__(host)
+    def __init__(self, port: int, advertised_port: int, host: str = "127.0.0.1") -> None:
+        super().__init__(host, port)
         self.advertised_port = advertised_port
 
     def _command(self, workdir: Path) -> list[str]:
