@@ -1,14 +1,16 @@
 """Kafka TLS and SASL, Redis TLS and password: let in with the right settings, refused with
 a reason that names the setting otherwise, and never a secret in the log.
 
-What the embedded broker cannot do is documented in docs/RELIABILITY.md: it serves no TLS
-(so TLS is terminated in front of it, see ``secured.TlsFront``) and it lets no SASL user in
-(so SASL is tested for refusal only).
+What the embedded broker cannot do is documented in docs/RELIABILITY.md: it serves no TLS and
+lets no SASL user in. So its own SASL authentication is tested for refusal, and TLS and a
+successful SASL login go through fronts in ``secured`` (a TLS terminator, a SASL PLAIN/SCRAM
+authenticator) placed before it: the worker's clients make the real handshakes and exchanges.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from tests.integration.secured import (
     AuthenticatingBroker,
     BrokerBehind,
     Certs,
+    SaslFront,
     TlsFront,
     TlsRedis,
     make_certs,
@@ -181,6 +184,82 @@ def test_a_tls_mistake_keeps_the_worker_unready_with_the_reason(
         assert setting in refusal(worker)
     finally:
         worker.kill()
+
+
+@contextlib.contextmanager
+def sasl_in_front(certs: Certs, with_tls: bool, start_service) -> Iterator[tuple[str, SaslFront]]:
+    """The embedded broker behind a SASL front (SASL_PLAINTEXT), or behind TLS and then the
+    SASL front (SASL_SSL); it advertises the outermost address. Yields the broker URL."""
+    broker_port = free_port()
+    sasl = SaslFront({"rcr-worker": SASL_PASSWORD}, broker_port).start()
+    tls = TlsFront(certs, sasl.port).start() if with_tls else None
+    outermost = tls or sasl
+    behind = BrokerBehind(broker_port, advertised_port=outermost.port)
+    try:
+        start_service(behind.start)
+        yield outermost.url, sasl
+    finally:
+        behind.stop()
+        for front in (tls, sasl):
+            if front is not None:
+                front.stop()
+
+
+def sasl_env(mechanism: str, with_tls: bool, certs: Certs, password: str) -> dict[str, str]:
+    env = kafka_tls_env(certs) if with_tls else {}
+    env.update(
+        {
+            "RCR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL" if with_tls else "SASL_PLAINTEXT",
+            "RCR_KAFKA_SASL_MECHANISM": mechanism,
+            "RCR_KAFKA_SASL_USERNAME": "rcr-worker",
+            "RCR_KAFKA_SASL_PASSWORD": password,
+        }
+    )
+    return env
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "with_tls"),
+    [("PLAIN", False), ("SCRAM-SHA-256", False), ("SCRAM-SHA-512", True)],
+)
+def test_a_worker_logged_in_with_sasl_counts_every_contact(
+    mechanism, with_tls, certs, redis_server, start_service, tmp_path
+):
+    env = sasl_env(mechanism, with_tls, certs, SASL_PASSWORD)
+    with sasl_in_front(certs, with_tls, start_service) as (url, sasl):
+        stack = Stack(url, redis_server.url, tmp_path)
+        worker = stack.start_worker(**env)
+        try:
+            worker.wait_ready()
+            now = safe_now_ms()
+            records = [r for r in contact_records(300, seed=27, now_ms=now) if r[0] is not None]
+            produce_secured(settings_for(stack, env), records)
+            eventually(lambda: events_total([worker]) >= len(records))
+            expected = expected_figures(records, now)
+            eventually(lambda: cluster_figures([worker]) == expected, timeout=10)
+        finally:
+            worker.kill()
+        # Every connection logged in first: none tried a request without SASL, none failed.
+        assert sasl.authenticated > 0
+        assert (sasl.refused, sasl.unauthenticated_requests) == (0, 0)
+    assert SASL_PASSWORD not in worker.log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_a_wrong_sasl_password_keeps_the_worker_unready_with_the_reason(
+    mechanism, certs, redis_server, start_service, tmp_path
+):
+    wrong = "not-the-sasl-password"
+    with sasl_in_front(certs, False, start_service) as (url, sasl):
+        stack = Stack(url, redis_server.url, tmp_path)
+        worker = stack.start_worker(**sasl_env(mechanism, False, certs, wrong))
+        try:
+            reason = refusal(worker)
+        finally:
+            worker.kill()
+        assert sasl.refused > 0 and sasl.authenticated == 0
+    assert "RCR_KAFKA_SASL_PASSWORD" in reason and mechanism in reason
+    assert wrong not in worker.log.read_text(errors="replace") + reason
 
 
 @pytest.fixture(scope="module")
