@@ -19,7 +19,14 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka.conn import collect_hosts, create_conn
-from aiokafka.errors import KafkaConnectionError, KafkaError, UnsupportedSaslMechanismError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.protocol.metadata import MetadataRequest
 
 from stream.settings import Settings
@@ -29,6 +36,15 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
+# A refused login: the broker's SaslAuthenticate error, or, for SCRAM, aiokafka 0.14 failing
+# on a server-final message that carries an error (``e=``) instead of a signature (KeyError).
+_LOGIN_REFUSED = (
+    SaslAuthenticationFailed,
+    AuthenticationFailedError,
+    IllegalSaslStateError,
+    KeyError,
+    ValueError,
+)
 _CONNECTION_KEYS = (
     "request_timeout_ms",
     "security_protocol",
@@ -58,15 +74,15 @@ def describe_refusal(exc: BaseException, options: dict[str, Any]) -> str:
         return "no answer in time"
     if isinstance(exc, OSError):
         return f"cannot connect ({exc})"
-    if protocol.startswith("SASL") and not isinstance(exc, KafkaConnectionError):
-        # aiokafka reports a refused SCRAM exchange as whatever the server's final message
-        # lacked (a KeyError), a refused PLAIN one as a Kafka error: both mean "not let in".
+    if protocol.startswith("SASL") and isinstance(exc, _LOGIN_REFUSED):
         return (
             f"SASL {options.get('sasl_mechanism')} authentication as "
             f"{options.get('sasl_plain_username')!r} refused; check RCR_KAFKA_SASL_USERNAME "
             "and RCR_KAFKA_SASL_PASSWORD"
         )
-    return f"the broker closed the connection ({exc}); {_closed_hint(options)}"
+    if isinstance(exc, KafkaConnectionError):
+        return f"the broker closed the connection ({exc}); {_closed_hint(options)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _closed_hint(options: dict[str, Any]) -> str:
