@@ -1,12 +1,14 @@
-"""Secured services for the security tests: throwaway certificates, a TLS front for the
-embedded broker, a broker that demands SASL, a Redis that speaks only TLS.
+"""Secured services for the security tests: throwaway certificates, fronts that add TLS or
+a SASL login before the embedded broker, a broker that demands SASL, a Redis on TLS only.
 
-The embedded broker (Tansu 0.6.0) cannot serve TLS itself (its ``--cert`` and ``--key`` are
-mutually exclusive and neither switches the listener to TLS; see docs/RELIABILITY.md), so TLS
-is terminated by a small proxy in front of it: the clients still make a real TLS handshake,
-verify the certificate against the configured CA, and every byte they exchange with the
-broker goes through it. The broker advertises the proxy's address, so no client can reach it
-around the TLS front.
+The embedded broker (Tansu 0.6.0) serves no TLS and lets no SASL user in (its ``--cert`` and
+``--key`` are mutually exclusive and neither switches the listener to TLS; a SCRAM user can
+only be created by a logged-in client; see docs/RELIABILITY.md). So ``TlsFront`` terminates
+TLS and ``SaslFront`` runs Kafka's SASL exchange before it: the worker's clients still make a
+real TLS handshake (verifying the certificate, presenting theirs) and a real PLAIN or SCRAM
+login, then every byte goes through to the broker. The broker advertises the outermost
+front's address, so no client can reach it around them, and the fronts count what a client
+without the right options would do (a failed handshake, a request before logging in).
 """
 
 from __future__ import annotations
