@@ -44,8 +44,9 @@ class Health:
         if not self.recovered:
             reasons.append("recovering: partitions not yet assigned and rebuilt")
         if not self.broker_up:
-            detail = f": {self.broker_problem}" if self.broker_problem else ""
-            reasons.append(f"broker unreachable{detail}")
+            reasons.append("broker unreachable")
+            if self.broker_problem:  # why, as its own reason: the first one stays stable
+                reasons.append(f"broker: {self.broker_problem}")
         return reasons
 
     @property
