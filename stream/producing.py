@@ -31,6 +31,7 @@ class ProduceError(RuntimeError):
 class KeyedProducer:
     """An aiokafka producer for one topic: keyed, batched, bounded in flight, flushed at end.
 
+    ``security`` is :func:`stream.app.kafka_options.security_options` (TLS, SASL).
     Use as ``async with KeyedProducer(...) as producer: await producer.send(key, event)``;
     leaving the block without an exception flushes and raises :class:`ProduceError` if any
     record failed.
@@ -46,6 +47,7 @@ class KeyedProducer:
         max_in_flight: int = 10_000,
         acks: int | str = "all",
         client_id: str = "rcr-producer",
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
         self.max_in_flight = max_in_flight
@@ -59,6 +61,7 @@ class KeyedProducer:
             linger_ms=linger_ms,
             max_batch_size=max_batch_bytes,
             acks=acks,
+            **(security or {}),
         )
 
     async def __aenter__(self) -> KeyedProducer:
@@ -122,7 +125,12 @@ class KeyedProducer:
         self._raise_if_failed()
 
 
-async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> bool:
+async def ensure_topic(
+    bootstrap_servers: str,
+    topic: str,
+    partitions: int,
+    security: Mapping[str, Any] | None = None,
+) -> bool:
     """Create ``topic`` with ``partitions`` when it does not exist yet; True if created.
 
     Without this, the first producer would have the broker auto-create the topic with its
@@ -130,7 +138,9 @@ async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> b
     Best effort: a broker that refuses topic creation (ACLs, no admin API) is logged and
     left to auto-creation or to whoever manages topics.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="rcr-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="rcr-admin", **(security or {})
+    )
     try:
         await admin.start()
         if topic in set(await admin.list_topics()):

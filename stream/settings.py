@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     burst_contacts: int = Field(3, ge=2, le=1000, description="contacts that make a burst")
     burst_window: str = Field("30m", description="... within this span")
 
-    # Security. Redis takes its password and TLS from the URL (redis://:pw@host, rediss://).
+    # Security. Redis takes its password and TLS from the URL (redis://:pw@host, rediss://),
+    # the files that go with TLS from the redis_ssl_* settings.
     api_token: SecretStr | None = Field(None, description="bearer token for /customers/{id}")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = Field(None, min_length=1, description="SASL user")
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
     kafka_ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers")
+    kafka_ssl_certfile: str | None = Field(None, description="client certificate (mutual TLS)")
+    kafka_ssl_keyfile: str | None = Field(None, description="its private key (PEM)")
+    redis_ssl_cafile: str | None = Field(None, description="CA bundle that signed Redis")
+    redis_ssl_certfile: str | None = Field(None, description="client certificate for Redis")
+    redis_ssl_keyfile: str | None = Field(None, description="its private key (PEM)")
 
     @field_validator("kafka_sasl_password")
     @classmethod
@@ -136,9 +142,16 @@ class Settings(BaseSettings):
             raise ValueError("a bearer token needs at least 8 characters (unset it to disable)")
         return value
 
-    @field_validator("kafka_ssl_cafile")
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "redis_ssl_cafile",
+        "redis_ssl_certfile",
+        "redis_ssl_keyfile",
+    )
     @classmethod
-    def _cafile_exists(cls, value: str | None) -> str | None:
+    def _file_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
             raise ValueError(f"no such file: {value!r}")
         return value
@@ -220,7 +233,7 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+            raise ValueError(f"expected redis://host:port/db, got {redacted_url(value)!r}")
         return value
 
     @model_validator(mode="after")
@@ -242,7 +255,29 @@ class Settings(BaseSettings):
                 f"RCR_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
                 "RCR_KAFKA_SASL_USERNAME and RCR_KAFKA_SASL_PASSWORD"
             )
+        self._tls_files_fit()
         return self
+
+    def _tls_files_fit(self) -> None:
+        """TLS files that would be silently ignored, or half a client certificate, are refused."""
+        kafka_tls = self.kafka_security_protocol.endswith("SSL")
+        redis_tls = urlsplit(self.redis_url).scheme == "rediss"
+        for prefix, tls, needs in (
+            ("kafka", kafka_tls, "RCR_KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL"),
+            ("redis", redis_tls, "a rediss:// RCR_REDIS_URL"),
+        ):
+            files = {
+                name: getattr(self, f"{prefix}_ssl_{name}")
+                for name in ("cafile", "certfile", "keyfile")
+            }
+            given = [env_name(f"{prefix}_ssl_{name}") for name, path in files.items() if path]
+            if given and not tls:
+                raise ValueError(f"{', '.join(given)} only apply with {needs}")
+            if bool(files["certfile"]) != bool(files["keyfile"]):
+                raise ValueError(
+                    f"{env_name(prefix + '_ssl_certfile')} and "
+                    f"{env_name(prefix + '_ssl_keyfile')} go together (mutual TLS)"
+                )
 
     # Parsed views, for code that wants numbers rather than strings.
     @cached_property
@@ -341,6 +376,15 @@ def parse_denominators(text: str) -> tuple[DenominatorSpec, ...]:
             raise ValueError(f"denominator name {name!r} appears twice")
         specs.append(DenominatorSpec(name, topic, "count" if kind == "count" else "snapshot"))
     return tuple(specs)
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def env_name(field: str) -> str:

@@ -48,6 +48,11 @@ BAD_VALUES = {
     "kafka_sasl_username": "",
     "kafka_sasl_password": "",
     "kafka_ssl_cafile": "/no/such/ca.pem",
+    "kafka_ssl_certfile": "/no/such/client.pem",
+    "kafka_ssl_keyfile": "/no/such/client.key",
+    "redis_ssl_cafile": "/no/such/ca.pem",
+    "redis_ssl_certfile": "/no/such/client.pem",
+    "redis_ssl_keyfile": "/no/such/client.key",
 }
 
 
@@ -177,3 +182,100 @@ def test_denominators_parse():
         ("subs", "eu.subscribers:v2", "snapshot"),
     ]
     assert load_settings().denominator_specs == ()
+
+
+@pytest.fixture
+def pem_file(tmp_path):
+    """An existing file: the settings only check that the paths exist."""
+    path = tmp_path / "file.pem"
+    path.write_text("not checked here\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("prefix", ["kafka", "redis"])
+@pytest.mark.parametrize("name", ["cafile", "certfile", "keyfile"])
+def test_tls_files_without_tls_are_refused_naming_them(prefix, name, pem_file, monkeypatch):
+    monkeypatch.setenv(env_name(f"{prefix}_ssl_{name}"), pem_file)
+    with pytest.raises(ConfigError, match=env_name(f"{prefix}_ssl_{name}")) as refused:
+        load_settings()
+    assert "only apply with" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("tls", "prefix"),
+    [({"kafka_security_protocol": "SSL"}, "kafka"), ({"redis_url": "rediss://r:6380/0"}, "redis")],
+)
+def test_a_client_certificate_needs_its_key(tls, prefix, pem_file):
+    with pytest.raises(ConfigError, match=env_name(f"{prefix}_ssl_keyfile")):
+        load_settings(**tls, **{f"{prefix}_ssl_certfile": pem_file})
+    with pytest.raises(ConfigError, match=env_name(f"{prefix}_ssl_certfile")):
+        load_settings(**tls, **{f"{prefix}_ssl_keyfile": pem_file})
+
+
+def test_redis_tls_files_reach_the_redis_clients(pem_file):
+    from stream.sinks.redis_projection import redis_tls_options
+
+    assert redis_tls_options(load_settings()) == {}
+    settings = load_settings(
+        redis_url="rediss://:pw@r:6380/0",
+        redis_ssl_cafile=pem_file,
+        redis_ssl_certfile=pem_file,
+        redis_ssl_keyfile=pem_file,
+    )
+    assert redis_tls_options(settings) == {
+        "ssl_ca_certs": pem_file,
+        "ssl_certfile": pem_file,
+        "ssl_keyfile": pem_file,
+    }
+
+
+def test_a_redis_password_never_reaches_a_message(monkeypatch):
+    from stream.settings import redacted_url
+
+    assert redacted_url("rediss://user:s3cret@r:6380/0") == "rediss://user:***@r:6380/0"
+    assert redacted_url("redis://r:6379/0") == "redis://r:6379/0"
+    monkeypatch.setenv("RCR_REDIS_URL", "http://:s3cret@redis:6379")
+    with pytest.raises(ConfigError, match="RCR_REDIS_URL") as refused:
+        load_settings()
+    assert "s3cret" not in str(refused.value)
+
+
+def test_the_lookup_error_hides_the_redis_password():
+    unreachable = "redis://:s3cret@127.0.0.1:1/0"
+    result = subprocess.run(
+        [sys.executable, "-m", "stream", "lookup", "x", "--redis-url", unreachable],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "unreachable" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_refusals_name_the_setting_to_check():
+    import ssl
+
+    from aiokafka.errors import KafkaConnectionError, UnsupportedSaslMechanismError
+
+    from stream.app.broker_access import describe_refusal
+
+    sasl = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "rcr",
+        "sasl_plain_password": "s3cret",
+    }
+    untrusted = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    untrusted.verify_message = "unable to get local issuer certificate"
+    cases = {
+        "RCR_KAFKA_SSL_CAFILE": describe_refusal(untrusted, sasl),
+        "RCR_KAFKA_SASL_MECHANISM": describe_refusal(UnsupportedSaslMechanismError(), sasl),
+        "RCR_KAFKA_SASL_PASSWORD": describe_refusal(KeyError("v"), sasl),
+        "RCR_KAFKA_SECURITY_PROTOCOL=PLAINTEXT": describe_refusal(
+            KafkaConnectionError("Connection closed"), {"security_protocol": "PLAINTEXT"}
+        ),
+    }
+    for setting, reason in cases.items():
+        assert setting in reason
+        assert "s3cret" not in reason

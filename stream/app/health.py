@@ -14,6 +14,7 @@ import faust
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from stream.app.broker_access import describe_refusal
 from stream.metrics.pipeline import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Health:
         self.client_options = client_options
         self.recovered = False
         self.broker_up = False
+        self.broker_problem = ""  # why the last probe failed, for /readyz
         self._bootstrapped = False
         # Problems found on the cluster that make every figure wrong until fixed.
         self.misconfigured: list[str] = []
@@ -43,6 +45,8 @@ class Health:
             reasons.append("recovering: partitions not yet assigned and rebuilt")
         if not self.broker_up:
             reasons.append("broker unreachable")
+            if self.broker_problem:  # why, as its own reason: the first one stays stable
+                reasons.append(f"broker: {self.broker_problem}")
         return reasons
 
     @property
@@ -84,8 +88,12 @@ class Health:
                 await asyncio.wait_for(client.bootstrap(), PROBE_TIMEOUT_S)
                 self._bootstrapped = True
             await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT_S)
-        except (TimeoutError, KafkaError, OSError):
+        except (TimeoutError, KafkaError, OSError, KeyError, ValueError) as exc:
+            # KeyError/ValueError: how aiokafka reports a refused SASL SCRAM exchange; the
+            # probe must survive it and say so rather than end the health task.
+            self.broker_problem = describe_refusal(exc, self.client_options)
             return False
+        self.broker_problem = ""
         return True
 
     def _set_broker(self, up: bool) -> None:

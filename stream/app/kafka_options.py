@@ -15,16 +15,26 @@ from stream.settings import Settings
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.kafka_security_protocol.endswith("SSL"):
         return None
-    return create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return create_ssl_context(
+        cafile=settings.kafka_ssl_cafile,
+        certfile=settings.kafka_ssl_certfile,
+        keyfile=settings.kafka_ssl_keyfile,
+    )
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``AIOKafkaConsumer`` / ``AIOKafkaClient``."""
-    options: dict[str, Any] = {
+    return {
         "bootstrap_servers": settings.bootstrap_servers,
         "request_timeout_ms": 10_000,
-        "security_protocol": settings.kafka_security_protocol,
+        **security_options(settings),
     }
+
+
+def security_options(settings: Settings) -> dict[str, Any]:
+    """TLS and SASL keyword arguments, the same for every aiokafka client (consumer,
+    producer, admin, plain client), so no client can be left connecting without them."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     context = ssl_context(settings)
     if context is not None:
         options["ssl_context"] = context

@@ -45,7 +45,7 @@ from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
-from stream.sinks.redis_projection import RedisProjection
+from stream.sinks.redis_projection import RedisProjection, redis_tls_options
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class ContactsWorker:
             self.customer_view,
             self.metrics,
             settings.top_customers,
+            tls=redis_tls_options(settings),
         )
         self.customer_base = CompactedTopicView(
             settings.customer_base_topic, decode_customer_base, client_options(settings)

@@ -24,7 +24,8 @@ import redis
 
 from stream.cli.options import settings_options
 from stream.embedded import EmbeddedBroker, EmbeddedRedis, is_listening
-from stream.settings import Settings, env_name
+from stream.settings import Settings, env_name, redacted_url
+from stream.sinks.redis_projection import redis_tls_options
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Group timings for a broker on this machine: start-up in seconds, not half a minute.
@@ -82,7 +83,7 @@ def _start_redis_if_missing(settings: Settings, stack: contextlib.ExitStack) -> 
     if is_listening(host, port):
         click.echo(f"redis: using the one at {host}:{port}")
         return
-    _require_local(host, "RCR_REDIS_URL", settings.redis_url)
+    _require_local(host, "RCR_REDIS_URL", redacted_url(settings.redis_url))
     click.echo(f"redis: starting an embedded Redis at {host}:{port}")
     stack.enter_context(EmbeddedRedis(host, port, password=parts.password))
 
@@ -186,7 +187,9 @@ def _sample_customer(settings: Settings) -> str | None:
     """A customer id that has a lookup by now, to make the printed example real."""
     prefix = f"{settings.redis_prefix}customer:"
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=1, **redis_tls_options(settings)
+        )
         for _ in range(10):
             for key in client.scan_iter(match=f"{prefix}*", count=100):
                 return key.decode().removeprefix(prefix)

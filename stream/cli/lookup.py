@@ -10,8 +10,8 @@ import redis
 from redis.exceptions import RedisError
 
 from stream.cli.options import settings_options
-from stream.settings import Settings
-from stream.sinks.redis_projection import customer_key
+from stream.settings import Settings, redacted_url
+from stream.sinks.redis_projection import customer_key, redis_tls_options
 
 
 @click.command()
@@ -21,11 +21,15 @@ def lookup(settings: Settings, customer_id: str) -> None:
     """Print CUSTOMER_ID's contact counts per window and last contact, as JSON."""
     try:
         client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=3, decode_responses=True
+            settings.redis_url,
+            socket_connect_timeout=3,
+            decode_responses=True,
+            **redis_tls_options(settings),
         )
         fields = client.hgetall(customer_key(settings.redis_prefix, customer_id))
     except (RedisError, OSError) as exc:
-        raise click.ClickException(f"Redis at {settings.redis_url} unreachable: {exc}") from None
+        where = redacted_url(settings.redis_url)
+        raise click.ClickException(f"Redis at {where} unreachable: {exc}") from None
     if not fields:
         click.echo(f"no contacts known for customer {customer_id!r}", err=True)
         sys.exit(1)

@@ -14,7 +14,7 @@ from stream.cli.options import settings_options
 from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
-from stream.sinks.redis_projection import RedisProjection
+from stream.sinks.redis_projection import RedisProjection, redis_tls_options
 
 
 @click.command("rebuild-redis")
@@ -52,6 +52,7 @@ async def _rebuild(settings: Settings) -> int:
         view_of,
         PipelineMetrics(CollectorRegistry()),
         settings.top_customers,
+        tls=redis_tls_options(settings),
     )
     try:
         projection.mark(timelines)

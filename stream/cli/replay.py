@@ -177,13 +177,16 @@ async def _send(
     console: Console,
 ) -> int:
     """Produce the records with a progress bar (rate, ETA); Ctrl-C stops after a flush."""
+    from stream.app.kafka_options import security_options
     from stream.producing import KeyedProducer, ensure_topic
     from stream.simulate.runner import install_stop_handlers
 
     stop = asyncio.Event()
     install_stop_handlers(stop)
     if partitions:
-        await ensure_topic(settings.bootstrap_servers, settings.topic, partitions)
+        await ensure_topic(
+            settings.bootstrap_servers, settings.topic, partitions, security_options(settings)
+        )
     columns = (
         TextColumn("replay"),
         BarColumn(),
@@ -201,7 +204,10 @@ async def _send(
             progress.update(task, advance=1, at=at)
 
         async with KeyedProducer(
-            settings.bootstrap_servers, settings.topic, client_id="rcr-replay"
+            settings.bootstrap_servers,
+            settings.topic,
+            client_id="rcr-replay",
+            security=security_options(settings),
         ) as producer:
             await send_records(
                 records, producer, pacer=pacer, shift_ms=shift_ms, stop=stop, on_sent=advance

@@ -141,6 +141,7 @@ def simulate(settings: Settings, **options: Any) -> None:
     contacts (and their repeats) by --launch-factor from --launch-at on, so alerts and
     dashboards can be rehearsed. Ctrl-C stops cleanly after flushing what was produced.
     """
+    from stream.app.kafka_options import security_options
     from stream.simulate.runner import run_simulation
 
     now = time.time()
@@ -155,6 +156,7 @@ def simulate(settings: Settings, **options: Any) -> None:
             duration_s=parse_duration_s(options["duration"]),
             speed=parse_speed(options["speed"]),
             partitions=settings.topic_partitions if options["create_topic"] else None,
+            security=security_options(settings),
         )
     )
     click.echo(report.summary())

@@ -18,8 +18,9 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stream.producing import KeyedProducer, ensure_topic
 from stream.simulate.generator import (
@@ -156,6 +157,7 @@ async def run_simulation(
     speed: float = math.inf,
     partitions: int | None = None,
     stop: asyncio.Event | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> SimulationReport:
     """Produce simulated contacts to ``topic`` keyed by customer; returns what was sent.
 
@@ -177,9 +179,11 @@ async def run_simulation(
     until = clock.start + duration_s if duration_s is not None else None
     report = SimulationReport(config.seed, config.scenario, topic)
     if partitions:
-        await ensure_topic(bootstrap_servers, topic, partitions)
+        await ensure_topic(bootstrap_servers, topic, partitions, security)
     contacts = generate(config, clock.start, until=until)
-    async with KeyedProducer(bootstrap_servers, topic, client_id="rcr-simulate") as producer:
+    async with KeyedProducer(
+        bootstrap_servers, topic, client_id="rcr-simulate", security=security
+    ) as producer:
         await send_paced(contacts, producer, clock, stop, report)
     report.elapsed_s = loop.time() - now_mono
     report.expected_rate = _expected_rate(config, report)

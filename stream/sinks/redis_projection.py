@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from stream.engine.drilldown import Burst
 from stream.engine.lookup import BURSTS_KEPT_MS, CustomerView
 from stream.engine.periods import Calendar
 from stream.metrics.pipeline import PipelineMetrics
+from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,18 @@ ViewOf = Callable[[str], CustomerView | None]  # None: the customer has no state
 BATCH = 2_000
 MAX_BACKOFF_S = 10.0
 _UTC = Calendar("UTC")
+
+
+def redis_tls_options(settings: Settings) -> dict[str, str]:
+    """The TLS files for a ``rediss://`` URL, as keyword arguments of redis-py's ``from_url``
+    (every Redis client takes them: the worker's projection, lookup, rebuild-redis, dev).
+    The server certificate is always verified; the password travels in the URL."""
+    files = {
+        "ssl_ca_certs": settings.redis_ssl_cafile,
+        "ssl_certfile": settings.redis_ssl_certfile,
+        "ssl_keyfile": settings.redis_ssl_keyfile,
+    }
+    return {name: path for name, path in files.items() if path}
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
@@ -70,8 +84,11 @@ class RedisProjection:
         view_of: ViewOf,
         metrics: PipelineMetrics,
         top_size: int = 100,
+        tls: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, **(tls or {})
+        )
         self.prefix = prefix
         self.windows = tuple(windows)
         self.ttl_seconds = ttl_seconds
