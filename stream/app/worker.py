@@ -48,6 +48,9 @@ from stream.sinks.redis_projection import RedisProjection
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+# Records per fetch handed to ``handle``: big enough to amortise the per-batch work, small
+# enough that one batch does not hold the event loop (timers, /metrics) for long.
+BATCH_MAX = 2_000
 
 
 def wall_ms() -> int:
@@ -138,6 +141,7 @@ class ContactsWorker:
             # Changelog records of a batch share produce requests instead of one each.
             producer_linger=0.01,
             producer_max_batch_size=256 * 1024,
+            broker_max_poll_records=BATCH_MAX,
             web_access_log=None,
             broker_credentials=faust_credentials(settings),
         )
