@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
@@ -245,7 +246,11 @@ class ContactsWorker:
                 changed = engine.take_changed()
                 if changed:
                     timelines = engine.customers
-                    await self.table.write(partition, ((c, timelines.get(c)) for c in changed))
+                    try:
+                        await self.table.write(partition, ((c, timelines.get(c)) for c in changed))
+                    except KafkaError:
+                        engine.changed |= changed  # written whole next time
+                        raise
                     self.redis.mark(changed)
 
     async def _changelog_delivered(self) -> None:
@@ -259,7 +264,10 @@ class ContactsWorker:
         if not self.health.recovered:
             return
         self.engines.advance(wall_ms())
-        await self._persist_changes()
+        try:
+            await self._persist_changes()
+        except KafkaError as exc:  # the broker is away: the next tick tries again
+            log.warning("expiries not written to the table yet: %r", exc)
         await self._publish_partition_figures()
         self._update_consumer_lag()
 
