@@ -143,6 +143,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 self.log.info("Consumer shutting down for user cancel.")
                 return
             raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
