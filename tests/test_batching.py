@@ -126,3 +126,79 @@ def test_other_topics_keep_fausts_per_message_acks(topic):
     tp = TP(topic, 0)
     consumer._acked[tp].extend([10, 11, 12])
     assert consumer._new_offset(tp) == 13
+
+
+class Rebalancing:
+    """A batch handler during which a rebalance may begin (a new generation)."""
+
+    def __init__(self, left: Collection[TP] = ()) -> None:
+        self.handled: list[Fetched] = []
+        self.left = left
+        self.consumer: BatchingConsumer | None = None
+        self.rebalance_while_handling = False
+
+    async def on_batch(self, fetched: Fetched) -> Collection[TP]:
+        self.handled.append(fetched)
+        if self.rebalance_while_handling:
+            assert self.consumer is not None
+            self.consumer.app.consumer_generation_id += 1
+        return self.left
+
+    async def before_commit(self) -> None:
+        return None
+
+
+def batch_consumer(handler: Rebalancing) -> BatchingConsumer:
+    app = faust.App("rcr-test-batching", broker="kafka://127.0.0.1:1")
+    use_batching_consumer(
+        app, BatchRoute(frozenset({CONTACTS}), handler.on_batch, handler.before_commit)
+    )
+    app.flow_control.resume()  # as after an assignment
+    consumer = handler.consumer = app.consumer
+    assert isinstance(consumer, BatchingConsumer)
+    return consumer
+
+
+def handle(consumer: BatchingConsumer, fetched: Fetched, generation: int) -> None:
+    asyncio.run(asyncio.wait_for(consumer._handle_batch(fetched, generation), 5))
+
+
+def test_a_handled_batch_is_committable_and_counted_by_fausts_sensors():
+    handler = Rebalancing()
+    consumer = batch_consumer(handler)
+    p0 = TP(CONTACTS, 0)
+    handle(consumer, [(p0, records(CONTACTS, 0, 5, 6, 7))], consumer.app.consumer_generation_id)
+    assert len(handler.handled) == 1
+    assert consumer._filter_committable_offsets([p0]) == {p0: 8}
+    assert consumer.app.monitor.messages_received_total == 3
+
+
+def test_a_batch_fetched_before_a_rebalance_is_not_handled():
+    handler = Rebalancing()
+    consumer = batch_consumer(handler)
+    p0 = TP(CONTACTS, 0)
+    fetched_in = consumer.app.consumer_generation_id
+    consumer.app.consumer_generation_id += 1
+    handle(consumer, [(p0, records(CONTACTS, 0, 5))], fetched_in)
+    assert handler.handled == []
+    assert list(consumer._processed.pending()) == []
+
+
+def test_a_batch_overtaken_by_a_rebalance_is_not_committed():
+    # Its records are fetched again from the committed offset; the state is idempotent.
+    handler = Rebalancing()
+    handler.rebalance_while_handling = True
+    consumer = batch_consumer(handler)
+    p0 = TP(CONTACTS, 0)
+    handle(consumer, [(p0, records(CONTACTS, 0, 5))], consumer.app.consumer_generation_id)
+    assert len(handler.handled) == 1
+    assert list(consumer._processed.pending()) == []
+
+
+def test_partitions_the_handler_left_alone_are_not_committed():
+    p0, p3 = TP(CONTACTS, 0), TP(CONTACTS, 3)
+    handler = Rebalancing(left={p3})
+    consumer = batch_consumer(handler)
+    fetched = [(p0, records(CONTACTS, 0, 1)), (p3, records(CONTACTS, 3, 9))]
+    handle(consumer, fetched, consumer.app.consumer_generation_id)
+    assert list(consumer._processed.pending()) == [p0]
