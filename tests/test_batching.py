@@ -202,3 +202,34 @@ def test_partitions_the_handler_left_alone_are_not_committed():
     fetched = [(p0, records(CONTACTS, 0, 1)), (p3, records(CONTACTS, 3, 9))]
     handle(consumer, fetched, consumer.app.consumer_generation_id)
     assert list(consumer._processed.pending()) == [p0]
+
+
+def test_a_batch_still_running_when_the_fetch_loop_stops_is_committed_once_done():
+    # At shutdown Faust cancels the fetch loop, then waits for streams (``wait_empty``)
+    # and commits: the batch finishes, and its offsets are part of that commit.
+    release = asyncio.Event()
+
+    class Slow(Rebalancing):
+        async def on_batch(self, fetched: Fetched) -> Collection[TP]:
+            await release.wait()
+            return await super().on_batch(fetched)
+
+    handler = Slow()
+    consumer = batch_consumer(handler)
+    p0 = TP(CONTACTS, 0)
+
+    async def scenario() -> None:
+        loop = asyncio.ensure_future(
+            consumer._handle_batch(
+                [(p0, records(CONTACTS, 0, 5, 6))], consumer.app.consumer_generation_id
+            )
+        )
+        await asyncio.sleep(0.01)
+        loop.cancel()
+        release.set()
+        await asyncio.wait_for(consumer.wait_for_batch_in_flight(), 5)
+        assert loop.cancelled()
+
+    asyncio.run(scenario())
+    assert len(handler.handled) == 1
+    assert consumer._filter_committable_offsets([p0]) == {p0: 7}

@@ -30,6 +30,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass
+from functools import partial
 from time import monotonic
 from typing import Any, cast
 
@@ -182,24 +183,29 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         for tp, records in batch:
             self._read_offset[tp] = records[-1].offset
         # Shielded: a handler stopped halfway could leave changes taken from the engines but
-        # not yet written; a rebalance waits for it instead (``wait_empty``).
+        # not yet written; a rebalance or a shutdown waits for it instead (``wait_empty``),
+        # and its offsets are marked when it ends, even after this loop was cancelled.
         in_flight = self._in_flight = asyncio.ensure_future(self.on_batch(batch))
-        try:
-            left = await asyncio.shield(in_flight)
-        finally:
-            if in_flight.done():
-                self._in_flight = None
+        in_flight.add_done_callback(partial(self._batch_done, batch, generation))
+        await asyncio.shield(in_flight)
+        commit_every = self._commit_every
+        if commit_every is not None and self._n_acked >= commit_every:
+            self._n_acked = 0
+            await self.commit()
+
+    def _batch_done(
+        self, batch: Fetched, generation: int, in_flight: asyncio.Future[Collection[TP]]
+    ) -> None:
+        if self._in_flight is in_flight:
+            self._in_flight = None
+        if in_flight.cancelled() or in_flight.exception() is not None:
+            return  # not handled: fetched again from the committed offset
         # Handled completely, in the generation it was fetched in: its state is written
         # (or being written: ``before_commit``), so its offsets may be committed, even
         # by the commit Faust makes while revoking the partitions.
         if self._same_generation(generation):
-            count = self._processed.processed(batch, left)
+            self._n_acked += self._processed.processed(batch, in_flight.result())
             count_received(self.app, batch)
-            self._n_acked += count
-            commit_every = self._commit_every
-            if commit_every is not None and self._n_acked >= commit_every:
-                self._n_acked = 0
-                await self.commit()
 
     async def _deliver_one_by_one(
         self, tp: TP, records: Sequence[ConsumerRecord], generation: int
@@ -253,10 +259,13 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     async def wait_empty(self) -> None:
         """Faust waits here for events in progress before a rebalance (and at shutdown);
         a batch in progress is one of them."""
+        await self.wait_for_batch_in_flight()
+        await super().wait_empty()
+
+    async def wait_for_batch_in_flight(self) -> None:
         in_flight = self._in_flight
         if in_flight is not None and not in_flight.done():
             await asyncio.wait([in_flight])
-        await super().wait_empty()
 
 
 class BatchingTransport(faust_aiokafka.Transport):
