@@ -8,6 +8,8 @@ plain table keeps each customer's timeline, which is all a restarted worker need
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -15,6 +17,7 @@ from faust.serializers import codecs
 from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
 
+from stream.app.batching import count_sent
 from stream.app.changelog import Changelog, last_offsets, read_changelog
 from stream.engine import CustomerTimeline
 
@@ -98,13 +101,16 @@ class BulkLoadedStore(MemoryStore):
 
 
 class CustomerTable(faust.Table):
-    """A table whose writes name their partition.
+    """The customers table, written a batch at a time.
 
-    The agent writes in batches and a timer writes expiries, so "the partition of the
-    current event" (Faust's default) is not the key's partition; and hashing the key
-    (``use_partitioner``) can disagree with the producer that partitioned the contacts.
-    The partition the customer's contacts arrive on is the right one, and the caller
-    knows it.
+    ``Table.__setitem__`` sends one changelog record per call through Faust's producer
+    buffer (a future, a callback and sensor calls each) and takes its partition from "the
+    current event", which a batch does not have. ``write`` instead stores a partition's
+    changed timelines and appends their changelog records to one producer batch per
+    partition: the same records (key: customer id, value: the timeline, or a tombstone)
+    on the same changelog partition, so Faust's recovery and ``BulkLoadedStore`` read them
+    as before. The partition is the one the customer's contacts arrive on, which the caller
+    knows (hashing the key could disagree with the producer that partitioned them).
     """
 
     def __init__(self, *args: Any, client_options: dict[str, Any], **kwargs: Any) -> None:
@@ -113,7 +119,7 @@ class CustomerTable(faust.Table):
         # Faust derives changelog serializers from Record types; ours are codecs.
         self.key_serializer = KEY_CODEC
         self.value_serializer = TIMELINE_CODEC
-        self._writing_partition: int | None = None
+        self._deliveries: list[asyncio.Future[Any]] = []
 
     def _new_store(self) -> Any:
         return BulkLoadedStore(
@@ -128,33 +134,52 @@ class CustomerTable(faust.Table):
             options=self.options,
         )
 
-    def partition_for_key(self, key: Any) -> int | None:
-        if self._writing_partition is not None:
-            return self._writing_partition
-        return super().partition_for_key(key)
+    async def write(
+        self, partition: int, changes: Iterable[tuple[str, CustomerTimeline | None]]
+    ) -> int:
+        """Store (``None``: delete) timelines of ``partition`` and send their changelog
+        records; returns how many. Delivery is confirmed by ``delivered``."""
+        store: Any = self.data
+        timelines: dict[str, Any] = store.data
+        key_partition: dict[str, int] = store._key_partition
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        topic = self.changelog_topic.get_topic_name()
+        batch, in_batch, written = producer.create_batch(), 0, 0
+        for customer_id, timeline in changes:
+            if timeline is None:
+                timelines.pop(customer_id, None)
+                key_partition.pop(customer_id, None)
+                value = None
+            else:
+                timelines[customer_id] = timeline
+                key_partition[customer_id] = partition
+                value = timeline.to_bytes()
+            key = customer_id.encode()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # batch full
+                await self._send(producer, batch, topic, partition, in_batch)
+                batch, in_batch = producer.create_batch(), 0
+                batch.append(key=key, value=value, timestamp=None)
+            in_batch += 1
+            written += 1
+        if in_batch:
+            await self._send(producer, batch, topic, partition, in_batch)
+        return written
 
-    def put(self, partition: int, customer_id: str, timeline: CustomerTimeline | None) -> None:
-        """Store (or with ``None`` delete) a customer's timeline in ``partition``."""
-        self._writing_partition = partition
-        try:
-            if timeline is not None:
-                self[customer_id] = timeline
-            elif customer_id in self.data:
-                del self[customer_id]
-        finally:
-            self._writing_partition = None
-        self._remember_partition(customer_id, partition, timeline is not None)
+    async def _send(self, producer: Any, batch: Any, topic: str, partition: int, n: int) -> None:
+        self._deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        count_sent(self.app, topic, n)
 
-    def _remember_partition(self, customer_id: str, partition: int, present: bool) -> None:
-        # The memory store records key partitions only for keys it recovered; recording
-        # ours too keeps "which keys belong to partition p" answerable after a rebalance.
-        key_partition = getattr(self.data, "_key_partition", None)
-        if key_partition is None:
-            return
-        if present:
-            key_partition[customer_id] = partition
-        else:
-            key_partition.pop(customer_id, None)
+    async def delivered(self) -> None:
+        """Wait until every changelog batch sent so far is acknowledged by the broker;
+        raise the first failure (offsets must then not be committed)."""
+        deliveries, self._deliveries = self._deliveries, []
+        failures = [
+            result
+            for result in await asyncio.gather(*deliveries, return_exceptions=True)
+            if isinstance(result, BaseException)
+        ]
+        if failures:
+            raise failures[0]
 
     def timelines_of(self, partition: int) -> dict[str, CustomerTimeline]:
         """The stored timelines of one partition (after recovery)."""

@@ -1,6 +1,6 @@
 """The live worker: Faust consumes contacts, the engine counts, the outputs follow.
 
-contacts ──► agent ──► ContactProcessor ──► PartitionEngines (one Engine per partition)
+contacts ──► batch ──► ContactProcessor ──► PartitionEngines (one Engine per partition)
                │ misrouted → <app>-contacts-by-customer ─┘        │
                └ rejected  → contacts-dlq                        ├─► CustomerTable (changelog)
                                                                  ├─► RedisProjection
@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from faust.sensors.prometheus import setup_prometheus_sensors
-from faust.types import TP, EventT
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from stream.app.batching import BatchRoute, Fetched, use_batching_consumer
 from stream.app.cluster import (
     decode_partition_figures,
     encode_partition_figures,
@@ -49,9 +51,10 @@ from stream.sinks.redis_projection import RedisProjection, redis_tls_options
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 2_000
-BATCH_WITHIN_S = 0.05
 TICK_S = 1.0
+# Records per fetch handed to ``handle``: big enough to amortise the per-batch work, small
+# enough that one batch does not hold the event loop (timers, /metrics) for long.
+BATCH_MAX = 2_000
 
 
 def wall_ms() -> int:
@@ -64,6 +67,16 @@ class ContactsWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = self._make_app(settings)
+        self.rekeyed_topic_name = f"{settings.app_id}-contacts-by-customer"
+        # The contacts topics reach ``handle`` a whole fetch at a time (see batching.py).
+        route = BatchRoute(
+            frozenset({settings.topic, self.rekeyed_topic_name}),
+            self.handle,
+            self._changelog_delivered,
+        )
+        use_batching_consumer(self.app, route)
+        # One writer at a time: changelog records of a customer must go out in order.
+        self._persisting = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
         self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
@@ -139,6 +152,7 @@ class ContactsWorker:
             # Changelog records of a batch share produce requests instead of one each.
             producer_linger=0.01,
             producer_max_batch_size=256 * 1024,
+            broker_max_poll_records=BATCH_MAX,
             web_access_log=None,
             broker_credentials=faust_credentials(settings),
         )
@@ -147,9 +161,7 @@ class ContactsWorker:
         app, settings = self.app, self.settings
         partitions = settings.topic_partitions
         self.contacts_topic = _raw_topic(app, settings.topic, partitions)
-        self.rekeyed_topic = _raw_topic(
-            app, f"{settings.app_id}-contacts-by-customer", partitions, internal=True
-        )
+        self.rekeyed_topic = _raw_topic(app, self.rekeyed_topic_name, partitions, internal=True)
         self.dlq_topic = _raw_topic(app, settings.dlq_topic, partitions)
         self.figures_topic = _raw_topic(
             app, f"{settings.app_id}-partition-figures", 1, compacting=True, internal=True
@@ -171,8 +183,9 @@ class ContactsWorker:
 
     def _register(self) -> None:
         app = self.app
-        app.agent(self.contacts_topic, name="contacts")(self._consume)
-        app.agent(self.rekeyed_topic, name="contacts-by-customer")(self._consume)
+        # Subscribed like an agent's topics, but consumed by ``handle`` (no agent).
+        app.topics.add(self.contacts_topic)
+        app.topics.add(self.rekeyed_topic)
         app.timer(TICK_S)(self._tick)
         app.task(self._start_background)
         # Faust types its signal receivers narrower than its own docs use them.
@@ -185,29 +198,27 @@ class ContactsWorker:
     def partition_of(self, customer_id: str) -> int:
         return customer_partition(customer_id, self.settings.topic_partitions)
 
-    async def _consume(self, stream: faust.StreamT) -> None:
-        # take_events (faust-streaming >= 0.10) is missing from StreamT's type stubs.
-        batches = stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S)  # type: ignore[attr-defined]
-        async for events in batches:
-            await self.handle(events)
-
-    async def handle(self, events: Sequence[EventT]) -> None:
+    async def handle(self, fetched: Fetched) -> Collection[TP]:
+        """One fetch of the contacts topics; returns the partitions left to their new
+        owner (their offsets are not committed here)."""
         with self.metrics.batch_seconds.time():
-            await self._handle(events)
+            return await self._handle(fetched)
 
-    async def _handle(self, events: Sequence[EventT]) -> None:
+    async def _handle(self, fetched: Fetched) -> Collection[TP]:
+        not_ours = {tp for tp, _ in fetched if self.engines.engine(tp.partition) is None}
         records = [
             # A null value (a tombstone) is no contact: it is rejected as invalid JSON.
-            Record(e.message.partition, e.message.offset, e.message.key, e.message.value or b"")
-            for e in events
+            Record(r.partition, r.offset, r.key, r.value or b"")
+            for _, consumed in fetched
+            for r in consumed
         ]
         result = self.processor.process(records, wall_ms())
         await self._forward(result)
         self._count(result)
-        for event in events:
-            message = event.message
-            self._next_offsets[(message.topic, message.partition)] = message.offset + 1
-        self._persist_changes()
+        for tp, consumed in fetched:
+            self._next_offsets[(tp.topic, tp.partition)] = consumed[-1].offset + 1
+        await self._persist_changes()
+        return not_ours
 
     async def _forward(self, result: BatchResult) -> None:
         for customer_id, record in result.misrouted:
@@ -237,14 +248,25 @@ class ContactsWorker:
         if newest is not None:
             self.metrics.last_event.set(newest / 1000)
 
-    def _persist_changes(self) -> None:
+    async def _persist_changes(self) -> None:
         """Changed timelines to the table (one changelog record per customer per batch),
         and their customers to the Redis projection."""
-        for partition, engine in self.engines:
-            changed = engine.take_changed()
-            for customer_id in changed:
-                self.table.put(partition, customer_id, engine.customers.get(customer_id))
-            self.redis.mark(changed)
+        async with self._persisting:
+            for partition, engine in self.engines:
+                changed = engine.take_changed()
+                if changed:
+                    timelines = engine.customers
+                    try:
+                        await self.table.write(partition, ((c, timelines.get(c)) for c in changed))
+                    except KafkaError:
+                        engine.changed |= changed  # written whole next time
+                        raise
+                    self.redis.mark(changed)
+
+    async def _changelog_delivered(self) -> None:
+        """Before offsets are committed: the changelog records of what they cover are in
+        (a batch's offsets are marked only after its writes were handed to the producer)."""
+        await self.table.delivered()
 
     # -- time ---------------------------------------------------------------------------
 
@@ -252,7 +274,10 @@ class ContactsWorker:
         if not self.health.recovered:
             return
         self.engines.advance(wall_ms())
-        self._persist_changes()
+        try:
+            await self._persist_changes()
+        except KafkaError as exc:  # the broker is away: the next tick tries again
+            log.warning("expiries not written to the table yet: %r", exc)
         await self._publish_partition_figures()
         self._update_consumer_lag()
 
@@ -280,7 +305,11 @@ class ContactsWorker:
 
     async def _on_partitions_revoked(self, sender: Any, revoked: set[TP], **_: Any) -> None:
         self.health.recovered = False
-        self.engines.drop({tp.partition for tp in revoked if tp.topic == self.settings.topic})
+        # A write in progress (the timer's) finishes and is flushed before the partitions
+        # go: their next owner must find it in the changelog.
+        async with self._persisting:
+            self.engines.drop({tp.partition for tp in revoked if tp.topic == self.settings.topic})
+            await self.table.delivered()
 
     async def _on_rebalance_complete(self, sender: Any, **_: Any) -> None:
         """Recovery is over and streams are about to resume: rebuild the new partitions."""
