@@ -139,6 +139,8 @@ class Engine:
             DimensionFolder(name, config.max_label_values) for name in config.dimensions
         ]
         self._dimension_combinations: dict[tuple[Label, ...], tuple[Label, ...]] = {}
+        # Stored combinations (as read back from the changelog) -> the shared ones.
+        self._restored: dict[tuple[Label, ...], tuple[Label, ...]] = {}
         self.expiry = ExpiryIndex()
         # Customers whose state (and so lookup) changed since the last ``take_changed``.
         self.changed: set[str] = set()
@@ -501,10 +503,16 @@ class Engine:
         since reads ``unknown``, one dropped is forgotten."""
         if not self.dimensions:
             return ()
-        values = {dimension_of(label): label[1] for label in stored}
-        return self._shared(
-            tuple(folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions)
-        )
+        known = self._restored.get(stored)
+        if known is None:  # once per distinct combination, not once per contact
+            values = {dimension_of(label): label[1] for label in stored}
+            known = self._restored[stored] = self._shared(
+                tuple(
+                    folder.remember(values.get(folder.name, UNKNOWN))
+                    for folder in self.dimensions
+                )
+            )
+        return known
 
     def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
         # Windows often hold the same contacts of one customer (all of them, typically):
