@@ -19,7 +19,7 @@ PARTITIONS = 2
 
 
 def timeline(*timestamps: int) -> CustomerTimeline:
-    return CustomerTimeline((ts, f"k{ts}", "chat", "billing") for ts in timestamps)
+    return CustomerTimeline((ts, f"k{ts}", "chat", "billing", ()) for ts in timestamps)
 
 
 def test_written_timelines_are_stored_and_in_the_changelog_in_order(broker: EmbeddedBroker):
