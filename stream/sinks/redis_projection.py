@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import hiredis
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -43,6 +44,24 @@ def redis_tls_options(settings: Settings) -> dict[str, str]:
         "ssl_keyfile": settings.redis_ssl_keyfile,
     }
     return {name: path for name, path in files.items() if path}
+
+
+class _PackedInC:
+    """Commands packed by hiredis (C) instead of redis-py's Python packer: the same bytes,
+    about ten times faster, which the worker's profile showed as a quarter of its time."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:  # "CLIENT SETINFO" is two words
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+def pack_in_c(client: aioredis.Redis) -> aioredis.Redis:
+    """Make ``client``'s connections (plain or TLS) pack commands with hiredis."""
+    pool = client.connection_pool
+    base = pool.connection_class
+    pool.connection_class = type(f"PackedInC{base.__name__}", (_PackedInC, base), {})
+    return client
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
@@ -86,8 +105,8 @@ class RedisProjection:
         top_size: int = 100,
         tls: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = aioredis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, **(tls or {})
+        self.client = pack_in_c(
+            aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, **(tls or {}))
         )
         self.prefix = prefix
         self.windows = tuple(windows)
