@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 ViewOf = Callable[[str], CustomerView | None]  # None: the customer has no state any more
 BATCH = 2_000
 MAX_BACKOFF_S = 10.0
+# A whole pipelined batch must be answered within this; Redis answers 2,000 writes in
+# milliseconds, so only a hung server or network reaches it.
+WRITE_TIMEOUT_S = 5.0
 _UTC = Calendar("UTC")
 
 
@@ -105,9 +108,12 @@ class RedisProjection:
         top_size: int = 100,
         tls: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = pack_in_c(
-            aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, **(tls or {}))
-        )
+        options = dict(socket_connect_timeout=2, **(tls or {}))
+        # For the HTTP views' reads: a timeout per command.
+        self.client = aioredis.Redis.from_url(url, socket_timeout=5, **options)
+        # For the batches: one timeout per batch (WRITE_TIMEOUT_S), not one asyncio timer
+        # per reply, and commands packed in C: both showed in the worker's profile.
+        self._writer = pack_in_c(aioredis.Redis.from_url(url, socket_timeout=None, **options))
         self.prefix = prefix
         self.windows = tuple(windows)
         self.ttl_seconds = ttl_seconds
@@ -133,12 +139,13 @@ class RedisProjection:
     async def _write(self, customer_ids: list[str]) -> None:
         now_ms = int(time.time() * 1000)
         updated_at = _UTC.to_rfc3339_ms(now_ms)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self._writer.pipeline(transaction=False)
         for customer_id in customer_ids:
             view = self.view_of(customer_id)
             self._write_customer(pipe, customer_id, view, updated_at)
         self._trim(pipe, now_ms)
-        await pipe.execute()
+        async with asyncio.timeout(WRITE_TIMEOUT_S):  # TimeoutError is an OSError: retried
+            await pipe.execute()
 
     def _write_customer(
         self,
@@ -207,3 +214,4 @@ class RedisProjection:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self._writer.aclose()
