@@ -1,0 +1,426 @@
+"""``rcr compute``'s fast path: many JSON Lines at once, the same answers as line by line.
+
+The reference is ``decode_contact`` on every line, then ``collect_timelines`` and
+``figures_per_period``. This module gets the same figures with the per-event work in C and
+numpy: msgspec decodes a line into a typed struct, numpy parses the common RFC 3339 layout
+and counts. Any line the fast decoder refuses, or that needs the slow path's judgement
+(stripping, odd timestamps, numbers orjson would refuse, invalid UTF-8, oversized), is
+handed to ``decode_contact`` itself, so rejections and their details are the slow path's.
+``tests/test_compute_bulk.py`` checks the equivalence on random valid and invalid lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import compress
+from operator import attrgetter
+from typing import Annotated, Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from stream.engine.batch import PeriodFigures
+from stream.engine.events import ContactEvent, Rejection
+from stream.engine.figures import Figures
+from stream.engine.periods import Calendar, Period, PeriodKind
+from stream.engine.validation import MAX_FIELD_CHARS, MAX_TIMESTAMP_MS, decode_contact
+
+Int64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+# (line number, rejection) for every invalid line, in file order.
+RejectionSink = Callable[[int, Rejection], None]
+
+_Label = Annotated[str, msgspec.Meta(max_length=MAX_FIELD_CHARS)]
+
+
+class _Line(msgspec.Struct, gc=False):
+    """The fields the figures need. Unknown fields are skipped, never refused."""
+
+    contact_id: str
+    customer_id: str
+    timestamp: str  # numbers are rare: the slow path parses them
+    channel: _Label | None = None
+    reason: _Label | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+_BROKEN = _Line("", "", "", None, None, "outbound")  # a placeholder, always handed to the slow path
+_contact_ids = attrgetter("contact_id")
+_customer_ids = attrgetter("customer_id")
+_timestamps = attrgetter("timestamp")
+_directions = attrgetter("direction")
+
+# msgspec skips unknown fields without the checks orjson applies to the whole document:
+# a number that overflows a double and nesting deeper than orjson's 1024 levels. Lines that
+# might hold either are confirmed with orjson first (false alarms only cost time).
+_FOLD_NUMBERS = bytes.maketrans(b"123456789E", b"000000000e")
+_HUGE_PATTERNS = (b"0e000", b"0e+000", b"0e-000", b"0" * 300)
+_DEEP = 1000  # brackets in a line worth asking orjson about (its limit is 1024 levels)
+
+
+class BulkBatch:
+    """Accepted inbound contacts of many lines, column by column, in file order.
+
+    Feed whole lines with ``add_lines``; ``figures_per_period`` then gives what
+    ``batch.figures_per_period(collect_timelines(events).values(), ...)`` gives for the
+    events ``decode_contact`` accepts from the same lines.
+    """
+
+    def __init__(self, max_record_bytes: int) -> None:
+        self.max_record_bytes = max_record_bytes
+        self.customers: list[str] = []
+        self.contact_ids: list[str] = []
+        self._timestamps: list[Int64Array] = []
+
+    def add_lines(self, chunk: bytes, first_line: int, on_rejection: RejectionSink) -> int:
+        """Every line of ``chunk`` (whole lines; only a file's last may lack its newline).
+
+        ``first_line`` is the number of the chunk's first line; returns how many lines the
+        chunk held. Invalid lines go to ``on_rejection`` in order, blank lines are skipped.
+        """
+        lines = chunk.split(b"\n")
+        ends_with_newline = not lines[-1]
+        if ends_with_newline:
+            lines.pop()
+        count = len(lines)
+        if not count:
+            return 0
+        items, slow = _decode(lines)
+        slow |= self._too_large(lines, ends_with_newline)
+        if not _is_utf8(chunk):
+            slow |= _invalid_utf8(lines)
+        slow |= _orjson_would_refuse(chunk, lines, count - int(slow.sum()))
+        customers = list(map(str.strip, map(_customer_ids, items)))
+        contact_ids = list(map(str.strip, map(_contact_ids, items)))
+        slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
+        timestamps, bad_time = _timestamps_ms(list(map(_timestamps, items)))
+        slow |= bad_time
+        inbound = np.fromiter(map(_is_not_outbound, map(_directions, items)), np.bool_, count)
+        for index in np.flatnonzero(slow).tolist():
+            raw = lines[index] + b"\n" if index < count - 1 or ends_with_newline else lines[index]
+            event = _slow_line(raw, first_line + index, self.max_record_bytes, on_rejection)
+            if event is None:
+                inbound[index] = False
+                continue
+            customers[index] = event.customer_id
+            contact_ids[index] = event.contact_id
+            timestamps[index] = event.timestamp_ms
+            inbound[index] = event.inbound
+        keep = inbound.tolist()
+        self.customers.extend(compress(customers, keep))
+        self.contact_ids.extend(compress(contact_ids, keep))
+        self._timestamps.append(timestamps[inbound])
+        return count
+
+    def _too_large(self, lines: list[bytes], ends_with_newline: bool) -> BoolArray:
+        """What ``decode_contact`` calls too large: the newline counts as a byte."""
+        newline = np.ones(len(lines), np.int64)
+        newline[-1] = ends_with_newline
+        sizes = np.fromiter(map(len, lines), np.int64, len(lines)) + newline
+        too_large: BoolArray = sizes > self.max_record_bytes
+        return too_large
+
+    def figures_per_period(
+        self, calendar: Calendar, kind: PeriodKind, repeat_interval_ms: int
+    ) -> list[PeriodFigures]:
+        """One entry per period with at least one contact, oldest first."""
+        timestamps = np.concatenate(self._timestamps) if self._timestamps else np.zeros(0, np.int64)
+        customers = _codes(self.customers)
+        first = _first_of_each_contact(customers, self.contact_ids)
+        if first is not None:
+            customers, timestamps = customers[first], timestamps[first]
+        if not len(timestamps):
+            return []
+        periods, period_index = _periods(timestamps, calendar, kind)
+        totals = _tally(customers, timestamps, period_index, len(periods), repeat_interval_ms)
+        return [
+            PeriodFigures(period, Figures(*(int(column[index]) for column in totals)))
+            for index, period in enumerate(periods)
+        ]
+
+
+def _decode(lines: list[bytes]) -> tuple[list[_Line], BoolArray]:
+    """msgspec on each line, in C; a refused line gets a placeholder and a slow mark."""
+    items: list[_Line] = []
+    slow = np.zeros(len(lines), np.bool_)
+    remaining = iter(lines)
+    while True:
+        try:
+            items.extend(map(_decode_line, remaining))  # keeps what it decoded if one fails
+        except Exception:  # any refusal means: let decode_contact judge
+            slow[len(items)] = True
+            items.append(_BROKEN)
+        else:
+            return items, slow
+
+
+def _is_utf8(chunk: bytes) -> bool:
+    if chunk.isascii():
+        return True
+    try:
+        chunk.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _invalid_utf8(lines: list[bytes]) -> BoolArray:
+    def invalid(line: bytes) -> bool:
+        try:
+            line.decode()
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    return np.fromiter(map(invalid, lines), np.bool_, len(lines))
+
+
+def _orjson_would_refuse(chunk: bytes, lines: list[bytes], decoded: int) -> BoolArray:
+    """Lines msgspec took that orjson refuses; ``decoded`` lines each hold at least one '{'."""
+    slow = np.zeros(len(lines), np.bool_)
+    suspects = set(_huge_number_lines(chunk))
+    if chunk.count(b"[") + chunk.count(b"{") - decoded >= _DEEP - 1:
+        suspects.update(i for i, line in enumerate(lines) if _brackets(line) >= _DEEP)
+    for index in sorted(suspects):
+        try:
+            orjson.loads(lines[index])
+        except orjson.JSONDecodeError:
+            slow[index] = True
+    return slow
+
+
+def _brackets(line: bytes) -> int:
+    return line.count(b"[") + line.count(b"{")
+
+
+def _huge_number_lines(chunk: bytes) -> list[int]:
+    """Lines where a number might overflow a double: an exponent of 3 digits or more, or 300
+    digits in a row. Digits are folded to "0" first, so each test is a plain substring search."""
+    folded = chunk.translate(_FOLD_NUMBERS)
+    starts: list[int] = []
+    for pattern in _HUGE_PATTERNS:
+        at = folded.find(pattern)
+        while at >= 0:
+            starts.append(at)
+            at = folded.find(pattern, at + 1)
+    if not starts:
+        return []
+    newlines = np.flatnonzero(np.frombuffer(chunk, np.uint8) == ord("\n"))
+    lines: list[int] = np.searchsorted(newlines, starts).tolist()
+    return lines
+
+
+def _bad_identifiers(identifiers: list[str]) -> BoolArray:
+    """Blank or too long after stripping: the slow path words the rejection."""
+    lengths = np.fromiter(map(len, identifiers), np.int64, len(identifiers))
+    bad: BoolArray = (lengths == 0) | (lengths > MAX_FIELD_CHARS)
+    return bad
+
+
+def _is_not_outbound(direction: str | None) -> bool:
+    return direction != "outbound"
+
+
+def _slow_line(
+    raw: bytes, number: int, max_record_bytes: int, on_rejection: RejectionSink
+) -> ContactEvent | None:
+    """The reference path for one line: blank lines skipped, the rest ``decode_contact``."""
+    if not raw.strip():
+        return None
+    decoded = decode_contact(raw, max_record_bytes)
+    if isinstance(decoded, Rejection):
+        on_rejection(number, decoded)
+        return None
+    return decoded
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+# "YYYY-MM-DDTHH:MM:SS", then optionally "." and 1 to 6 digits, then "Z" or "+HH:MM"/"-HH:MM".
+_SHORTEST, _LONGEST = len("2017-10-01T10:00:00Z"), len("2017-10-01T10:00:00.123456+01:00")
+_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_PUNCTUATION = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"))
+
+
+def _timestamps_ms(values: list[str]) -> tuple[Int64Array, BoolArray]:
+    """Milliseconds for the common RFC 3339 layout, in numpy; the rest marked for the slow path.
+
+    Only layouts where ``datetime.fromisoformat`` and this arithmetic provably agree are
+    taken; any other string (and every number) is the slow path's to judge.
+    """
+    count = len(values)
+    texts = values
+    lengths = np.fromiter(map(len, texts), np.int64, count)
+    if lengths.max() > _LONGEST:  # numpy would cut them short
+        texts = [text if len(text) <= _LONGEST else "" for text in values]
+        lengths = np.fromiter(map(len, texts), np.int64, count)
+    millis, ok = _parse_rfc3339(np.array(texts, dtype=f"U{_LONGEST}"), lengths)
+    return millis, ~ok
+
+
+def _parse_rfc3339(
+    texts: npt.NDArray[np.str_], lengths: Int64Array
+) -> tuple[Int64Array, BoolArray]:
+    count = len(texts)
+    chars = texts.view(np.uint32).reshape(count, _LONGEST).astype(np.int32)
+    digits = chars - ord("0")
+    is_digit = (digits >= 0) & (digits <= 9)
+    ok = lengths >= _SHORTEST
+    for position in _DIGITS:
+        ok &= is_digit[:, position]
+    for position, char in _PUNCTUATION:
+        ok &= chars[:, position] == ord(char)
+    rows = np.arange(count)
+    last = np.maximum(lengths - 1, 0)
+    zulu = chars[rows, last] == ord("Z")
+    offset_at = np.maximum(lengths - 6, 0)
+    sign_char = chars[rows, offset_at]
+    offset = ~zulu & ((sign_char == ord("+")) | (sign_char == ord("-")))
+    offset &= chars[rows, np.maximum(lengths - 3, 0)] == ord(":")
+    for back in (5, 4, 2, 1):
+        offset &= is_digit[rows, np.maximum(lengths - back, 0)]
+    ok &= zulu | offset
+    fraction_end = np.where(zulu, lengths - 1, lengths - 6)  # where the fraction stops
+    has_fraction = chars[:, 19] == ord(".")
+    ok &= np.where(has_fraction, (fraction_end >= 21) & (fraction_end <= 26), fraction_end == 19)
+    fraction_ms = np.zeros(count, np.int64)
+    for position in range(20, 26):
+        inside = has_fraction & (position < fraction_end)
+        ok &= ~inside | is_digit[:, position]
+        if position < 23:
+            fraction_ms += np.where(inside, digits[:, position], 0) * 10 ** (22 - position)
+
+    def number(*positions: int) -> Int64Array:
+        value = np.zeros(count, np.int64)
+        for position in positions:
+            value = value * 10 + digits[:, position]
+        return value
+
+    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
+    offset_hours = digits[rows, offset_at + 1] * 10 + digits[rows, offset_at + 2]
+    offset_minutes = digits[rows, offset_at + 4] * 10 + digits[rows, offset_at + 5]
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= day <= _days_in_month(year, np.clip(month, 1, 12))
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    ok &= zulu | ((offset_hours <= 23) & (offset_minutes <= 59))
+    offset_s = np.where(zulu, 0, (offset_hours * 3600 + offset_minutes * 60))
+    offset_s = np.where(sign_char == ord("-"), -offset_s, offset_s)
+    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+    millis = (seconds - offset_s) * 1000 + fraction_ms
+    ok &= (millis >= 0) & (millis < MAX_TIMESTAMP_MS)
+    return np.where(ok, millis, 0), ok
+
+
+def _days_in_month(year: Int64Array, month: Int64Array) -> Int64Array:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)[month]
+    return days + ((month == 2) & leap)
+
+
+def _days_from_civil(year: Int64Array, month: Int64Array, day: Int64Array) -> Int64Array:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year = year - (month <= 2)
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+# Past this many periods between the oldest and newest contact, skip the empty ones early.
+_MAX_WALKED_PERIODS = 4096
+
+# -- grouping and counting --------------------------------------------------------------------
+
+
+def _codes(values: list[str]) -> Int64Array:
+    """Each value's index among the distinct values (first seen, first numbered)."""
+    numbering = {value: index for index, value in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(numbering.__getitem__, values), np.int64, len(values))
+
+
+def _first_of_each_contact(customers: Int64Array, contact_ids: list[str]) -> Int64Array | None:
+    """Indices of the first (customer, contact_id) occurrences; None when none repeats."""
+    if len(dict.fromkeys(contact_ids)) == len(contact_ids):
+        return None
+    contacts = _codes(contact_ids)
+    keys = customers * (int(contacts.max()) + 1) + contacts
+    _, first = np.unique(keys, return_index=True)  # a stable sort: the earliest index wins
+    return first
+
+
+def _periods(
+    timestamps: Int64Array, calendar: Calendar, kind: PeriodKind
+) -> tuple[list[Period], Int64Array]:
+    """The periods holding a contact, oldest first, and each contact's index among them."""
+    periods = _periods_between(int(timestamps.min()), int(timestamps.max()), calendar, kind)
+    if periods is None:  # a span of many periods: only those holding a contact
+        periods = _periods_holding(np.unique(timestamps), calendar, kind)
+    starts = np.array([period.start_ms for period in periods], np.int64)
+    index = np.searchsorted(starts, timestamps, side="right") - 1
+    held = np.bincount(index, minlength=len(periods)) > 0
+    if held.all():
+        return periods, index
+    renumber = np.cumsum(held) - 1
+    return list(compress(periods, held.tolist())), renumber[index]
+
+
+def _periods_between(
+    first_ms: int, last_ms: int, calendar: Calendar, kind: PeriodKind
+) -> list[Period] | None:
+    """Every period from the one holding ``first_ms`` to the one holding ``last_ms``."""
+    periods = [calendar.period_of(kind, first_ms)]
+    while periods[-1].end_ms <= last_ms:
+        if len(periods) == _MAX_WALKED_PERIODS:
+            return None
+        periods.append(calendar.next(periods[-1]))
+    return periods
+
+
+def _periods_holding(distinct: Int64Array, calendar: Calendar, kind: PeriodKind) -> list[Period]:
+    periods: list[Period] = []
+    at = 0
+    while at < len(distinct):
+        period = calendar.period_of(kind, int(distinct[at]))
+        periods.append(period)
+        at = int(np.searchsorted(distinct, period.end_ms, side="left"))
+    return periods
+
+
+def _tally(
+    customers: Int64Array,
+    timestamps: Int64Array,
+    period_index: Int64Array,
+    period_count: int,
+    repeat_interval_ms: int,
+) -> tuple[Int64Array, Int64Array, Int64Array, Int64Array]:
+    """contacts, customers, repeat customers, repeat contacts per period.
+
+    Sorted by (customer, timestamp), a contact's predecessor is the row before it when both
+    are the customer's. Ties in time need no contact_id order: repeats and periods depend
+    only on the timestamps.
+    """
+    order = np.lexsort((timestamps, customers))
+    customer, timestamp, period = customers[order], timestamps[order], period_index[order]
+    same_customer = customer[1:] == customer[:-1]
+    repeat = np.zeros(len(order), np.bool_)
+    repeat[1:] = same_customer & (timestamp[1:] - timestamp[:-1] <= repeat_interval_ms)
+    starts_group = np.ones(len(order), np.bool_)  # one group: a customer in one period
+    starts_group[1:] = ~same_customer | (period[1:] != period[:-1])
+    group_starts = np.flatnonzero(starts_group)
+    group_sizes = np.diff(np.append(group_starts, len(order)))
+    group_period = period[group_starts]
+
+    def per_period(indices: Iterable[int] | Int64Array) -> Int64Array:
+        return np.bincount(np.asarray(indices, np.int64), minlength=period_count)
+
+    return (
+        per_period(period),
+        per_period(group_period),
+        per_period(group_period[group_sizes >= 2]),
+        per_period(period[repeat]),
+    )

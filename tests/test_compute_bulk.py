@@ -1,0 +1,253 @@
+"""The fast path of ``rcr compute`` against the slow one, on random valid and invalid lines.
+
+The slow path is the reference: ``decode_contact`` on every line (blank lines skipped),
+then ``collect_timelines`` and ``figures_per_period``. The fast path (``BulkBatch``, fed by
+the CLI's chunk reader) must give the same figures and the same rejections, with the same
+line numbers and details, whatever the lines and wherever the chunks are cut.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from stream.cli.compute import chunks
+from stream.engine import (
+    Calendar,
+    PeriodKind,
+    Rejection,
+    collect_timelines,
+    decode_contact,
+    figures_per_period,
+)
+from stream.engine.bulk import BulkBatch, _timestamps_ms
+from stream.engine.validation import parse_timestamp_ms
+
+# Small, so that oversized lines and fields are cheap to make.
+MAX_RECORD_BYTES = 400
+ZONES = ["UTC", "America/New_York", "Europe/Paris", "America/Santiago", "Asia/Kolkata"]
+
+
+def slow_path(data: bytes, calendar: Calendar, kind: PeriodKind, interval_ms: int):
+    rejections, events = [], []
+    for number, line in enumerate(io.BytesIO(data), start=1):
+        if not line.strip():
+            continue
+        decoded = decode_contact(line, MAX_RECORD_BYTES)
+        if isinstance(decoded, Rejection):
+            rejections.append((number, decoded))
+        else:
+            events.append(decoded)
+    timelines, _ = collect_timelines(events)
+    return figures_per_period(timelines.values(), calendar, kind, interval_ms), rejections
+
+
+def fast_path(data: bytes, chunk_bytes: int, calendar, kind, interval_ms):
+    rejections: list[tuple[int, Rejection]] = []
+    batch = BulkBatch(MAX_RECORD_BYTES)
+    for chunk, first_line in chunks(io.BytesIO(data), chunk_bytes):
+        batch.add_lines(chunk, first_line, lambda n, r: rejections.append((n, r)))
+    return batch.figures_per_period(calendar, kind, interval_ms), rejections
+
+
+# -- random lines -----------------------------------------------------------------------------
+
+moments = st.datetimes(
+    min_value=datetime(1969, 12, 25), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+) | st.sampled_from([datetime(2017, 10, 31, 23, 59, 59, 999_999, tzinfo=UTC)])
+offsets = st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-03:00", "+23:59", "+24:00", "z"])
+
+
+@st.composite
+def rfc3339(draw) -> str:
+    """The fast parser's layout and its near misses (fraction digits, offsets, bad dates)."""
+    moment = draw(moments)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    digits = draw(st.integers(0, 8))
+    if digits:
+        fraction = f"{moment.microsecond:06d}{draw(st.integers(0, 99)):02d}"
+        text += "." + fraction[:digits]
+    elif draw(st.booleans()):
+        text += draw(st.sampled_from(["", ".", " "]))
+    text += draw(offsets)
+    tweak = draw(st.integers(0, 14))
+    if tweak == 1:
+        text = text.replace("T", draw(st.sampled_from([" ", "t", "_"])), 1)
+    elif tweak == 2:
+        text = text[:8] + draw(st.sampled_from(["29", "30", "31", "00", "32"])) + text[10:]
+    elif tweak == 3:
+        text = text[:5] + draw(st.sampled_from(["02", "13", "00"])) + text[7:]
+    elif tweak == 4:
+        text = text[:11] + draw(st.sampled_from(["24", "23"])) + text[13:]
+    elif tweak == 5:
+        text = text[:17] + draw(st.sampled_from(["60", "59"])) + text[19:]
+    elif tweak == 6:
+        text = draw(st.sampled_from(["0000", "0001", "9999", "1970"])) + text[4:]
+    elif tweak == 7:
+        text = "\u0661" + text[1:]  # a non-ASCII digit
+    elif tweak == 8:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from("a0:-.+Z ")) + text[at + 1 :]
+    return text
+
+
+timestamps = st.one_of(
+    rfc3339(),
+    rfc3339(),
+    st.integers(-10, 2_000_000_000_000),
+    st.floats(allow_nan=False) | st.floats(0, 2e12),
+    st.sampled_from([True, None, "", "yesterday", [1], {"a": 1}, "2017-10-01T10:00:00"]),
+    st.text(max_size=40),
+)
+identifiers = st.one_of(
+    st.sampled_from(["c1", "c2", " c1 ", "c3", "c\u00e9"]),
+    st.sampled_from(["", "  ", "\u2003", "x" * 257, " " + "y" * 256 + " ", None, 7, ["c1"]]),
+    st.text(max_size=6),
+)
+contact_ids = st.one_of(st.sampled_from(["k1", "k2", "k3", " k1", "k4"]), identifiers)
+labels = st.one_of(
+    st.sampled_from([None, "chat", " phone ", "", "all", "  ", "z" * 256, "z" * 257, 3, False]),
+    st.text(max_size=5),
+)
+directions = st.sampled_from([None, "inbound", "outbound", "Outbound", "", 0, ["inbound"]])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+raw_extras = st.sampled_from(
+    [b"1e400", b"-1E+309", b"1e-400", b"9" * 320, b"1.5e308", b"[" * 1030 + b"]" * 1030,
+     b"[" * 1000 + b"]" * 1000, b'"\\ud800"', b'"\\u00e9"', b'"\\n"', b'"\xff"', b'"\xed\xa0\x80"',
+     b"NaN", b"01", b"123456789012345678901234567890", b'"\x7f"', b"-0", b"[1,]"]
+)  # fmt: skip
+
+FIELDS = {
+    "contact_id": contact_ids,
+    "customer_id": identifiers,
+    "timestamp": timestamps,
+    "channel": labels,
+    "reason": labels,
+    "direction": directions,
+}
+# A well-formed event, before one or two of its fields are spoilt.
+GOOD = {
+    "contact_id": st.sampled_from(["k1", "k2", "k3", "k4", "k5"]),
+    "customer_id": st.sampled_from(["c1", "c2", "c3", "c\u00e9"]),
+    "timestamp": rfc3339(),
+    "channel": st.sampled_from([None, "chat", "phone"]),
+    "reason": st.sampled_from([None, "billing"]),
+    "direction": st.sampled_from([None, "inbound", "inbound", "outbound"]),
+}
+absent = object()
+
+
+def dump(value: object) -> bytes:
+    """JSON text of any value, big integers and infinities included (orjson refuses those)."""
+    return json.dumps(value, ensure_ascii=len(repr(value)) % 2 == 0).encode()
+
+
+@st.composite
+def object_line(draw) -> bytes:
+    spoilt = draw(st.sets(st.sampled_from(sorted(FIELDS)), max_size=2))
+    members: list[tuple[bytes, bytes]] = []
+    for field in FIELDS:
+        optional = field not in ("contact_id", "customer_id", "timestamp")
+        values = FIELDS[field] if field in spoilt else GOOD[field]
+        value = draw(values | st.just(absent)) if optional or field in spoilt else draw(values)
+        if value is not absent:
+            members.append((dump(field), dump(value)))
+    for _ in range(draw(st.integers(0, 2))):  # extra fields, a repeated one, raw oddities
+        key = draw(st.sampled_from(["status", "queue", "chain_id", "timestamp", "contact_id"]))
+        value = draw(st.one_of(json_values.map(dump), raw_extras))
+        members.insert(draw(st.integers(0, len(members))), (dump(key), value))
+    space = draw(st.sampled_from([b"", b" ", b"\t", b"\r"]))
+    body = (b"," + space).join(key + b":" + space + value for key, value in members)
+    ending = draw(st.sampled_from([b"", b"", b"", b" ", b"\r", b"x", b"}"]))
+    return space + b"{" + body + b"}" + ending
+
+
+garbage = st.one_of(
+    st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+    st.sampled_from([b"", b" ", b"\x0b", b"\r", b"[1]", b"1", b'"x"', b"null", b"{", b"{}"]),
+    st.integers(MAX_RECORD_BYTES - 20, MAX_RECORD_BYTES + 2).map(
+        lambda n: (
+            b'{"contact_id":"k","customer_id":"c","timestamp":1e12,"pad":"'
+            + b"p" * (n - 64)
+            + b'"}'
+        )
+    ),
+)
+lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage), max_size=30)
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    lines=lines,
+    final_newline=st.booleans(),
+    chunk_bytes=st.integers(1, 600),
+    kind=st.sampled_from(list(PeriodKind)),
+    zone=st.sampled_from(ZONES),
+    interval_ms=st.sampled_from([0, 1000, 86_400_000, 7 * 86_400_000]),
+)
+@example(
+    lines=[b'{"contact_id":"k","customer_id":"c","timestamp":"2017-10-31T23:59:59.9999999Z"}'],
+    final_newline=True,
+    chunk_bytes=4096,
+    kind=PeriodKind.MONTH,
+    zone="UTC",
+    interval_ms=0,
+)
+def test_fast_path_equals_slow_path(lines, final_newline, chunk_bytes, kind, zone, interval_ms):
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    calendar = Calendar(zone)
+    expected = slow_path(data, calendar, kind, interval_ms)
+    assert fast_path(data, chunk_bytes, calendar, kind, interval_ms) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2300, 1, 1)),
+    steps=st.lists(st.integers(0, 40 * 86_400_000), min_size=1, max_size=40),
+    customers=st.lists(st.sampled_from(["a", "b", "c"]), min_size=40, max_size=40),
+    kind=st.sampled_from(list(PeriodKind)),
+    zone=st.sampled_from(ZONES),
+)
+def test_valid_contacts_over_long_spans(start, steps, customers, kind, zone):
+    """Well-formed lines only (every one on the fast path), over decades of periods."""
+    moment = start.replace(tzinfo=UTC)
+    documents = []
+    for number, (step, customer) in enumerate(zip(steps, customers, strict=False)):
+        moment += timedelta(milliseconds=step * (1 + number % 7) ** 3)
+        text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        documents.append({"contact_id": f"k{number}", "customer_id": customer, "timestamp": text})
+    data = b"".join(orjson.dumps(document) + b"\n" for document in documents)
+    calendar = Calendar(zone)
+    expected = slow_path(data, calendar, kind, 7 * 86_400_000)
+    assert expected[1] == []
+    assert fast_path(data, 1 << 20, calendar, kind, 7 * 86_400_000) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts=st.lists(rfc3339() | st.text(max_size=34), min_size=1, max_size=50))
+def test_timestamps_parsed_in_bulk_are_the_slow_paths(texts):
+    """Every timestamp the numpy parser takes has the slow parser's value; the rest it leaves."""
+    millis, slow = _timestamps_ms(texts)
+    for text, value, left in zip(texts, millis.tolist(), slow.tolist(), strict=True):
+        if not left:
+            assert parse_timestamp_ms(text) == value, text
+
+
+def test_the_common_layouts_take_the_fast_path():
+    texts = ["2026-10-24T13:15:03.273Z", "2017-10-01T10:00:00Z", "2017-10-01T10:00:00+02:00"]
+    millis, slow = _timestamps_ms(texts)
+    assert not slow.any()
+    assert millis.tolist() == [parse_timestamp_ms(text) for text in texts]
