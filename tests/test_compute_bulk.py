@@ -206,6 +206,18 @@ lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage)
     zone="UTC",
     interval_ms=0,
 )
+@example(  # one contact_id shared by two customers, then repeated by the second
+    lines=[
+        b'{"contact_id":"k","customer_id":"a","timestamp":"2017-10-01T00:00:00Z"}',
+        b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-02T00:00:00Z"}',
+        b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-03T00:00:00Z"}',
+    ],
+    final_newline=False,
+    chunk_bytes=100,
+    kind=PeriodKind.DAY,
+    zone="UTC",
+    interval_ms=0,
+)
 def test_fast_path_equals_slow_path(lines, final_newline, chunk_bytes, kind, zone, interval_ms):
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     calendar = Calendar(zone)

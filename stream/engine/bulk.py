@@ -56,8 +56,8 @@ _directions = attrgetter("direction")
 # msgspec skips unknown fields without the checks orjson applies to the whole document:
 # a number that overflows a double and nesting deeper than orjson's 1024 levels. Lines that
 # might hold either are confirmed with orjson first (false alarms only cost time).
-_FOLD_NUMBERS = bytes.maketrans(b"123456789E", b"000000000e")
-_HUGE_PATTERNS = (b"0e000", b"0e+000", b"0e-000", b"0" * 300)
+# Without an exponent of 3 digits, only a number of ~300 digits overflows: a long line.
+_LONG_LINE = 200
 _DEEP = 1000  # brackets in a line worth asking orjson about (its limit is 1024 levels)
 
 
@@ -71,8 +71,13 @@ class BulkBatch:
 
     def __init__(self, max_record_bytes: int) -> None:
         self.max_record_bytes = max_record_bytes
-        self.customers: list[str] = []
-        self.contact_ids: list[str] = []
+        self._rows = 0  # accepted inbound contacts so far, duplicates included
+        # A customer's code is the row of its first contact; a contact_id maps to its first row.
+        self._customer_codes: dict[str, int] = {}
+        self._first_row_of: dict[str, int] = {}
+        self._customer_of_row: list[Int64Array] = []
+        self._shared_ids: set[tuple[int, str]] = set()  # contact_ids of several customers
+        self._customers: list[Int64Array] = []
         self._timestamps: list[Int64Array] = []
 
     def add_lines(self, chunk: bytes, first_line: int, on_rejection: RejectionSink) -> int:
@@ -89,10 +94,11 @@ class BulkBatch:
         if not count:
             return 0
         items, slow = _decode(lines)
-        slow |= self._too_large(lines, ends_with_newline)
+        sizes = np.fromiter(map(len, lines), np.int64, count)
+        slow |= self._too_large(sizes, ends_with_newline)
         if not _is_utf8(chunk):
             slow |= _invalid_utf8(lines)
-        slow |= _orjson_would_refuse(chunk, lines, count - int(slow.sum()))
+        slow |= _orjson_would_refuse(chunk, lines, sizes, count - int(slow.sum()))
         customers = list(map(str.strip, map(_customer_ids, items)))
         contact_ids = list(map(str.strip, map(_contact_ids, items)))
         slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
@@ -110,28 +116,56 @@ class BulkBatch:
             timestamps[index] = event.timestamp_ms
             inbound[index] = event.inbound
         keep = inbound.tolist()
-        self.customers.extend(compress(customers, keep))
-        self.contact_ids.extend(compress(contact_ids, keep))
         self._timestamps.append(timestamps[inbound])
+        self._add_contacts(list(compress(customers, keep)), list(compress(contact_ids, keep)))
         return count
 
-    def _too_large(self, lines: list[bytes], ends_with_newline: bool) -> BoolArray:
+    def _add_contacts(self, customers: list[str], contact_ids: list[str]) -> None:
+        """Customer codes for the accepted inbound rows, and which of them are duplicates.
+
+        One dict operation per row, in C; only a contact_id seen before needs Python.
+        """
+        count = len(customers)
+        rows = range(self._rows, self._rows + count)
+        self._rows += count
+        codes = np.fromiter(map(self._customer_codes.setdefault, customers, rows), np.int64, count)
+        self._customer_of_row.append(codes)
+        first = np.fromiter(map(self._first_row_of.setdefault, contact_ids, rows), np.int64, count)
+        seen_before = np.flatnonzero(first != np.arange(rows.start, rows.stop))
+        if len(seen_before):
+            self._customer_of_row = [np.concatenate(self._customer_of_row)]
+            duplicate = np.zeros(count, np.bool_)
+            for index in seen_before.tolist():
+                customer, contact_id = int(codes[index]), contact_ids[index]
+                duplicate[index] = self._is_duplicate(customer, contact_id, int(first[index]))
+            codes = codes[~duplicate]
+            self._timestamps[-1] = self._timestamps[-1][~duplicate]
+        self._customers.append(codes)
+
+    def _is_duplicate(self, customer: int, contact_id: str, first_row: int) -> bool:
+        if self._customer_of_row[0][first_row] == customer:
+            return True
+        key = (customer, contact_id)
+        if key in self._shared_ids:
+            return True
+        self._shared_ids.add(key)
+        return False
+
+    def _too_large(self, sizes: Int64Array, ends_with_newline: bool) -> BoolArray:
         """What ``decode_contact`` calls too large: the newline counts as a byte."""
-        newline = np.ones(len(lines), np.int64)
-        newline[-1] = ends_with_newline
-        sizes = np.fromiter(map(len, lines), np.int64, len(lines)) + newline
-        too_large: BoolArray = sizes > self.max_record_bytes
+        too_large: BoolArray = sizes >= self.max_record_bytes
+        if not ends_with_newline:
+            too_large[-1] = sizes[-1] > self.max_record_bytes
         return too_large
 
     def figures_per_period(
         self, calendar: Calendar, kind: PeriodKind, repeat_interval_ms: int
     ) -> list[PeriodFigures]:
         """One entry per period with at least one contact, oldest first."""
-        timestamps = np.concatenate(self._timestamps) if self._timestamps else np.zeros(0, np.int64)
-        customers = _codes(self.customers)
-        first = _first_of_each_contact(customers, self.contact_ids)
-        if first is not None:
-            customers, timestamps = customers[first], timestamps[first]
+        if not self._rows:
+            return []
+        timestamps = np.concatenate(self._timestamps)
+        customers = np.concatenate(self._customers)
         if not len(timestamps):
             return []
         periods, period_index = _periods(timestamps, calendar, kind)
@@ -178,10 +212,13 @@ def _invalid_utf8(lines: list[bytes]) -> BoolArray:
     return np.fromiter(map(invalid, lines), np.bool_, len(lines))
 
 
-def _orjson_would_refuse(chunk: bytes, lines: list[bytes], decoded: int) -> BoolArray:
+def _orjson_would_refuse(
+    chunk: bytes, lines: list[bytes], sizes: Int64Array, decoded: int
+) -> BoolArray:
     """Lines msgspec took that orjson refuses; ``decoded`` lines each hold at least one '{'."""
     slow = np.zeros(len(lines), np.bool_)
-    suspects = set(_huge_number_lines(chunk))
+    suspects = set(np.flatnonzero(sizes >= _LONG_LINE).tolist())
+    suspects.update(_big_exponent_lines(chunk))
     if chunk.count(b"[") + chunk.count(b"{") - decoded >= _DEEP - 1:
         suspects.update(i for i, line in enumerate(lines) if _brackets(line) >= _DEEP)
     for index in sorted(suspects):
@@ -196,20 +233,27 @@ def _brackets(line: bytes) -> int:
     return line.count(b"[") + line.count(b"{")
 
 
-def _huge_number_lines(chunk: bytes) -> list[int]:
-    """Lines where a number might overflow a double: an exponent of 3 digits or more, or 300
-    digits in a row. Digits are folded to "0" first, so each test is a plain substring search."""
-    folded = chunk.translate(_FOLD_NUMBERS)
-    starts: list[int] = []
-    for pattern in _HUGE_PATTERNS:
-        at = folded.find(pattern)
-        while at >= 0:
-            starts.append(at)
-            at = folded.find(pattern, at + 1)
-    if not starts:
+def _big_exponent_lines(chunk: bytes) -> list[int]:
+    """Lines holding a digit, "e" or "E", an optional sign and three digits: a number that
+    might overflow a double (strings that look so only cost an orjson check)."""
+    data = np.frombuffer(chunk, np.uint8)
+    size = len(data)
+    at = np.flatnonzero((data | 0x20) == ord("e"))  # only "E" and "e" become "e"
+    at = at[(at >= 1) & (at + 4 < size)]
+    if not len(at):
         return []
-    newlines = np.flatnonzero(np.frombuffer(chunk, np.uint8) == ord("\n"))
-    lines: list[int] = np.searchsorted(newlines, starts).tolist()
+
+    def digit(positions: Int64Array) -> BoolArray:
+        found: BoolArray = (data[positions] - ord("0")) < 10  # uint8: below "0" wraps around
+        return found
+
+    first = at + 1 + ((data[at + 1] == ord("+")) | (data[at + 1] == ord("-")))
+    first = np.minimum(first, size - 3)
+    hit = digit(at - 1) & digit(first) & digit(first + 1) & digit(first + 2)
+    if not hit.any():
+        return []
+    newlines = np.flatnonzero(data == ord("\n"))
+    lines: list[int] = np.searchsorted(newlines, at[hit]).tolist()
     return lines
 
 
@@ -335,22 +379,6 @@ def _days_from_civil(year: Int64Array, month: Int64Array, day: Int64Array) -> In
 _MAX_WALKED_PERIODS = 4096
 
 # -- grouping and counting --------------------------------------------------------------------
-
-
-def _codes(values: list[str]) -> Int64Array:
-    """Each value's index among the distinct values (first seen, first numbered)."""
-    numbering = {value: index for index, value in enumerate(dict.fromkeys(values))}
-    return np.fromiter(map(numbering.__getitem__, values), np.int64, len(values))
-
-
-def _first_of_each_contact(customers: Int64Array, contact_ids: list[str]) -> Int64Array | None:
-    """Indices of the first (customer, contact_id) occurrences; None when none repeats."""
-    if len(dict.fromkeys(contact_ids)) == len(contact_ids):
-        return None
-    contacts = _codes(contact_ids)
-    keys = customers * (int(contacts.max()) + 1) + contacts
-    _, first = np.unique(keys, return_index=True)  # a stable sort: the earliest index wins
-    return first
 
 
 def _periods(
