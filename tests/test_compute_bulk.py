@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stream.cli.compute import chunks
+from stream.cli.compute_parts import chunks, read_input
 from stream.engine import (
     Calendar,
     PeriodKind,
@@ -25,11 +26,12 @@ from stream.engine import (
     decode_contact,
     figures_per_period,
 )
-from stream.engine.bulk import BulkBatch, _timestamps_ms
+from stream.engine.bulk import BulkBatch, _timestamps_ms, figures_of
 from stream.engine.validation import parse_timestamp_ms
 
 # Small, so that oversized lines and fields are cheap to make.
 MAX_RECORD_BYTES = 2600
+WEEK_MS = 7 * 86_400_000
 ZONES = ["UTC", "America/New_York", "Europe/Paris", "America/Santiago", "Asia/Kolkata"]
 
 
@@ -272,3 +274,43 @@ def test_the_common_layouts_take_the_fast_path():
     millis, slow = _timestamps_ms(texts)
     assert not slow.any()
     assert millis.tolist() == [parse_timestamp_ms(text) for text in texts]
+
+
+class Log:
+    def __init__(self) -> None:
+        self.rejections: list[tuple[str, int, Rejection]] = []
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, path, number, rejection) -> None:
+        self.rejections.append((path.name, number, rejection))
+
+    def count(self, counts) -> None:
+        self.counts.update(counts)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(files=st.lists(lines, min_size=1, max_size=3), kind=st.sampled_from(list(PeriodKind)))
+def test_two_processes_equal_one(tmp_path_factory, files, kind):
+    """The input cut in two, the second part read by a child: the slow path's answer still,
+    also when both parts hold a contact_id (then the parent reads the second part itself)."""
+    folder = tmp_path_factory.mktemp("parts")
+    paths, expected_rejections, events_data = [], [], b""
+    for index, file_lines in enumerate(files):
+        data = b"\n".join(file_lines) + b"\n"
+        path = folder / f"f{index}.jsonl"
+        path.write_bytes(data)
+        paths.append(path)
+        _, rejections = slow_path(data, Calendar(), kind, WEEK_MS)
+        expected_rejections += [(path.name, number, why) for number, why in rejections]
+        events_data += data
+    expected, _ = slow_path(events_data, Calendar(), kind, WEEK_MS)
+    log = Log()
+    batch = BulkBatch(MAX_RECORD_BYTES)
+    columns = read_input(paths, batch, log, lambda _: None, parallel_from=0)
+    assert figures_of(*columns, Calendar(), kind, WEEK_MS) == expected
+    assert log.rejections == expected_rejections
+    assert not log.counts

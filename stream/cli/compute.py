@@ -5,16 +5,13 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-from rich.table import Table
 
+from stream.cli.compute_parts import read_input
 from stream.durations import parse_duration_ms
 from stream.engine import (
     Calendar,
@@ -22,13 +19,15 @@ from stream.engine import (
     PeriodKind,
     Rejection,
 )
-from stream.engine.bulk import BulkBatch
+from stream.engine.bulk import BulkBatch, figures_of
 from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 # Past this many, invalid lines are only counted: a broken export must not flood a terminal.
 MAX_REPORTED_LINES = 1000
-# Lines are decoded this many bytes at a time: big enough for C loops, small enough for caches.
-CHUNK_BYTES = 4 << 20
 
 
 @click.command()
@@ -72,12 +71,14 @@ def compute(
         raise click.BadParameter(str(exc)) from None
     rejections = Rejections()
     batch = BulkBatch(DEFAULT_MAX_RECORD_BYTES)
-    _read_lines([Path(f) for f in files], batch, rejections)
-    results = batch.figures_per_period(calendar, PeriodKind(period), interval_ms)
+    columns = _read([Path(f) for f in files], batch, rejections)
+    results = figures_of(*columns, calendar, PeriodKind(period), interval_ms)
     rows = [_as_json(result, calendar, customer_base) for result in results]
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
+        from rich.console import Console
+
         Console().print(_as_table(rows))
     if rejections.counts:
         counts = rejections.counts
@@ -90,17 +91,30 @@ class Rejections:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.path = Path()
-        self.console = Console(stderr=True)
+        self.console: Console | None = None  # rich is imported only if there is something to say
 
-    def __call__(self, number: int, rejection: Rejection) -> None:
+    def __call__(self, path: Path, number: int, rejection: Rejection) -> None:
         self.counts[rejection.reason.value] += 1
         if self.counts.total() <= MAX_REPORTED_LINES:
-            message = f"{self.path}:{number}: {rejection.reason.value}: {rejection.detail}"
+            if self.console is None:
+                from rich.console import Console
+
+                self.console = Console(stderr=True)
+            message = f"{path}:{number}: {rejection.reason.value}: {rejection.detail}"
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    def count(self, counts: Counter[str]) -> None:
+        """Lines past the reported ones: counted only."""
+        self.counts.update(counts)
 
-def _read_lines(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> None:
+
+def _read(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> tuple[Any, Any]:
+    """Customer codes and timestamps of every valid inbound contact; a bar on a terminal."""
+    if not sys.stderr.isatty():
+        return read_input(paths, batch, rejections, _no_progress)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
     total = sum(path.stat().st_size for path in paths)
     with Progress(
         "[progress.description]{task.description}",
@@ -109,33 +123,14 @@ def _read_lines(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> 
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("reading", total=total)
         rejections.console = progress.console
-        for path in paths:
-            rejections.path = path
-            with path.open("rb") as handle:
-                for chunk, first_line in chunks(handle):
-                    batch.add_lines(chunk, first_line, rejections)
-                    progress.advance(task, len(chunk))
+        return read_input(paths, batch, rejections, lambda done: progress.advance(task, done))
 
 
-def chunks(handle: IO[bytes], size: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """Whole lines, about ``size`` bytes at a time, with the number of each chunk's first."""
-    line = 1
-    carry = b""
-    while block := handle.read(size):
-        cut = block.rfind(b"\n") + 1
-        if not cut:
-            carry += block
-            continue
-        chunk = carry + block[:cut]
-        carry = block[cut:]
-        yield chunk, line
-        line += chunk.count(b"\n")
-    if carry:
-        yield carry, line
+def _no_progress(_: int) -> None:
+    """Nobody watches a bar on a pipe or a file."""
 
 
 def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> dict[str, Any]:
@@ -155,6 +150,8 @@ def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> d
 
 
 def _as_table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(
         "period",
         "contacts",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from itertools import compress
 from operator import attrgetter
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -162,18 +162,80 @@ class BulkBatch:
         self, calendar: Calendar, kind: PeriodKind, repeat_interval_ms: int
     ) -> list[PeriodFigures]:
         """One entry per period with at least one contact, oldest first."""
-        if not self._rows:
-            return []
-        timestamps = np.concatenate(self._timestamps)
-        customers = np.concatenate(self._customers)
-        if not len(timestamps):
-            return []
-        periods, period_index = _periods(timestamps, calendar, kind)
-        totals = _tally(customers, timestamps, period_index, len(periods), repeat_interval_ms)
-        return [
-            PeriodFigures(period, Figures(*(int(column[index]) for column in totals)))
-            for index, period in enumerate(periods)
-        ]
+        return figures_of(*self.columns(), calendar, kind, repeat_interval_ms)
+
+    def columns(self) -> tuple[Int64Array, Int64Array]:
+        """Customer codes and timestamps of the deduplicated inbound contacts."""
+        if not self._customers:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(self._customers), np.concatenate(self._timestamps)
+
+    def summary(self) -> BatchSummary:
+        """What another process needs to merge this batch with others (see ``merge``)."""
+        count = len(self._customer_codes)
+        first_rows = np.fromiter(self._customer_codes.values(), np.int64, count)
+        renumber = np.zeros(max(self._rows, 1), np.int64)
+        renumber[first_rows] = np.arange(count)
+        codes = np.concatenate(self._customers) if self._customers else np.zeros(0, np.int64)
+        timestamps = np.concatenate(self._timestamps) if self._timestamps else np.zeros(0, np.int64)
+        contact_hashes = np.fromiter(
+            map(hash, self._first_row_of), np.int64, len(self._first_row_of)
+        )
+        return BatchSummary(list(self._customer_codes), renumber[codes], timestamps, contact_hashes)
+
+
+class BatchSummary(NamedTuple):
+    """A batch's contacts: its distinct customers, each row's index among them, its times,
+    and the hashes of its contact_ids (to notice a contact_id two batches share)."""
+
+    customers: list[str]
+    customer_of_row: Int64Array
+    timestamps: Int64Array
+    contact_hashes: Int64Array
+
+
+def merge(summaries: list[BatchSummary]) -> tuple[Int64Array, Int64Array] | None:
+    """Customer codes and timestamps of batches read from consecutive parts of the input.
+
+    None when two batches may share a contact_id (equal hashes): only the first of a
+    duplicate counts, which these summaries cannot tell, so the caller reads again in one
+    batch. Hash equality of distinct ids only costs that extra read, never a wrong count.
+    """
+    hashes = [summary.contact_hashes for summary in summaries]
+    every = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
+    if len(np.unique(every)) != len(every):
+        return None
+    numbering: dict[str, int] = {}
+    customers, timestamps = [], []
+    for summary in summaries:
+        start = len(numbering)
+        distinct = summary.customers
+        codes = np.fromiter(
+            map(numbering.setdefault, distinct, range(start, start + len(distinct))),
+            np.int64,
+            len(distinct),
+        )
+        customers.append(codes[summary.customer_of_row])
+        timestamps.append(summary.timestamps)
+    return np.concatenate(customers), np.concatenate(timestamps)
+
+
+def figures_of(
+    customers: Int64Array,
+    timestamps: Int64Array,
+    calendar: Calendar,
+    kind: PeriodKind,
+    repeat_interval_ms: int,
+) -> list[PeriodFigures]:
+    """Per-period figures of deduplicated inbound contacts given as customer codes and times."""
+    if not len(timestamps):
+        return []
+    periods, period_index = _periods(timestamps, calendar, kind)
+    totals = _tally(customers, timestamps, period_index, len(periods), repeat_interval_ms)
+    return [
+        PeriodFigures(period, Figures(*(int(column[index]) for column in totals)))
+        for index, period in enumerate(periods)
+    ]
 
 
 def _decode(lines: list[bytes]) -> tuple[list[_Line], BoolArray]:
