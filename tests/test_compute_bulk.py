@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ from stream.engine import (
     decode_contact,
     figures_per_period,
 )
-from stream.engine.bulk import BulkBatch, _timestamps_ms, figures_of
+from stream.engine.bulk import BulkBatch, _share_a_hash, _timestamps_ms, figures_of
 from stream.engine.validation import parse_timestamp_ms
 
 # Small, so that oversized lines and fields are cheap to make.
@@ -314,3 +315,13 @@ def test_two_processes_equal_one(tmp_path_factory, files, kind):
     assert figures_of(*columns, Calendar(), kind, WEEK_MS) == expected
     assert log.rejections == expected_rejections
     assert not log.counts
+
+
+int64s = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, 1, 1 << 22, 1 << 44, -1, 2**63 - 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.lists(int64s, max_size=20), second=st.lists(int64s, max_size=20))
+def test_shared_hashes_are_found_exactly(first, second):
+    found = _share_a_hash(np.array(first, np.int64), np.array(second, np.int64))
+    assert found == bool(set(first) & set(second))

@@ -201,10 +201,10 @@ def merge(summaries: list[BatchSummary]) -> tuple[Int64Array, Int64Array] | None
     duplicate counts, which these summaries cannot tell, so the caller reads again in one
     batch. Hash equality of distinct ids only costs that extra read, never a wrong count.
     """
-    hashes = [summary.contact_hashes for summary in summaries]
-    every = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
-    if len(np.unique(every)) != len(every):
-        return None
+    for later, summary in enumerate(summaries):
+        for earlier in summaries[:later]:
+            if _share_a_hash(earlier.contact_hashes, summary.contact_hashes):
+                return None
     numbering: dict[str, int] = {}
     customers, timestamps = [], []
     for summary in summaries:
@@ -218,6 +218,23 @@ def merge(summaries: list[BatchSummary]) -> tuple[Int64Array, Int64Array] | None
         customers.append(codes[summary.customer_of_row])
         timestamps.append(summary.timestamps)
     return np.concatenate(customers), np.concatenate(timestamps)
+
+
+def _share_a_hash(first: Int64Array, second: Int64Array) -> bool:
+    """Whether any value is in both: bitmaps on three slices of the bits narrow both sides
+    to a few candidates first, which is cheaper than sorting them all."""
+    mask = (1 << _FILTER_BITS) - 1
+    marks = np.zeros(1 << _FILTER_BITS, np.bool_)
+    for shift in (0, _FILTER_BITS, 2 * _FILTER_BITS):
+        if not len(first) or not len(second):
+            return False
+        marks[(second >> shift) & mask] = True
+        first = first[marks[(first >> shift) & mask]]
+        marks[:] = False
+        marks[(first >> shift) & mask] = True
+        second = second[marks[(second >> shift) & mask]]
+        marks[:] = False
+    return len(np.intersect1d(first, second)) > 0
 
 
 def figures_of(
@@ -431,6 +448,9 @@ def _days_from_civil(year: Int64Array, month: Int64Array, day: Int64Array) -> In
 
 # Past this many periods between the oldest and newest contact, skip the empty ones early.
 _MAX_WALKED_PERIODS = 4096
+
+# Bits per slice of a contact_id hash when looking for one two batches share.
+_FILTER_BITS = 22
 
 # -- grouping and counting --------------------------------------------------------------------
 
