@@ -12,8 +12,8 @@ handed to ``decode_contact`` itself, so rejections and their details are the slo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, ne
 from typing import Annotated, Literal, NamedTuple
 
 import msgspec
@@ -104,7 +104,8 @@ class BulkBatch:
         slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
         timestamps, bad_time = _timestamps_ms(list(map(_timestamps, items)))
         slow |= bad_time
-        inbound = np.fromiter(map(_is_not_outbound, map(_directions, items)), np.bool_, count)
+        directions = map(_directions, items)
+        inbound = np.fromiter(map(ne, directions, repeat("outbound")), np.bool_, count)
         for index in np.flatnonzero(slow).tolist():
             raw = lines[index] + b"\n" if index < count - 1 or ends_with_newline else lines[index]
             event = _slow_line(raw, first_line + index, self.max_record_bytes, on_rejection)
@@ -333,10 +334,6 @@ def _bad_identifiers(identifiers: list[str]) -> BoolArray:
     lengths = np.fromiter(map(len, identifiers), np.int64, len(identifiers))
     bad: BoolArray = (lengths == 0) | (lengths > MAX_FIELD_CHARS)
     return bad
-
-
-def _is_not_outbound(direction: str | None) -> bool:
-    return direction != "outbound"
 
 
 def _slow_line(
