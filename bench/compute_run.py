@@ -40,8 +40,7 @@ def _timed(command: list[str], timeout_s: float) -> tuple[float, bytes]:
     began = time.perf_counter()
     done = subprocess.run(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=timeout_s,
         check=True,
     )
