@@ -214,6 +214,10 @@ lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage)
         b'{"contact_id":"k","customer_id":"a","timestamp":"2017-10-01T00:00:00Z"}',
         b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-02T00:00:00Z"}',
         b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-03T00:00:00Z"}',
+        # identifiers to strip or blank, in compact ASCII lines
+        b'{"contact_id":"q","customer_id":" b","timestamp":"2017-10-03T00:00:00Z"}',
+        b'{"contact_id":"","customer_id":"b","timestamp":"2017-10-03T00:00:00Z"}',
+        b'{"contact_id":"r","customer_id":"b\\t","timestamp":"2017-10-03T00:00:00Z"}',
         # numbers and nesting that msgspec skips and orjson refuses
         b'{"contact_id":"n","customer_id":"b","timestamp":"2017-10-03T00:00:00Z","x":1E+400}',
         b'{"contact_id":"o","customer_id":"b","timestamp":"2017-10-03T00:00:00Z","x":'

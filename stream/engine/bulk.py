@@ -99,9 +99,13 @@ class BulkBatch:
         if not _is_utf8(chunk):
             slow |= _invalid_utf8(lines)
         slow |= _orjson_would_refuse(chunk, lines, sizes)
-        customers = list(map(str.strip, map(_customer_ids, items)))
-        contact_ids = list(map(str.strip, map(_contact_ids, items)))
-        slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
+        if _identifiers_plain(chunk, sizes):
+            customers = list(map(_customer_ids, items))
+            contact_ids = list(map(_contact_ids, items))
+        else:
+            customers = list(map(str.strip, map(_customer_ids, items)))
+            contact_ids = list(map(str.strip, map(_contact_ids, items)))
+            slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
         timestamps, bad_time = _timestamps_ms(list(map(_timestamps, items)))
         slow |= bad_time
         directions = map(_directions, items)
@@ -327,6 +331,21 @@ def _big_exponent_lines(chunk: bytes) -> list[int]:
     newlines = np.flatnonzero(data == ord("\n"))
     lines: list[int] = np.searchsorted(newlines, at[hit]).tolist()
     return lines
+
+
+def _identifiers_plain(chunk: bytes, sizes: Int64Array) -> bool:
+    """Whether no string in the chunk can need stripping, be blank or be too long, so the
+    identifiers need no checks: ASCII without escapes (other whitespace than a space would
+    be an escape or a control character JSON refuses), no space or nothing next to a quote,
+    and lines shorter than the longest identifier allowed."""
+    return (
+        int(sizes.max()) <= MAX_FIELD_CHARS
+        and chunk.isascii()
+        and b"\\" not in chunk
+        and b' "' not in chunk
+        and b'" ' not in chunk
+        and b'""' not in chunk
+    )
 
 
 def _bad_identifiers(identifiers: list[str]) -> BoolArray:
