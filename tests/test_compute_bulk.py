@@ -329,3 +329,21 @@ int64s = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, 1, 1 << 22, 1 <<
 def test_shared_hashes_are_found_exactly(first, second):
     found = _share_a_hash(np.array(first, np.int64), np.array(second, np.int64))
     assert found == bool(set(first) & set(second))
+
+
+def test_customers_only_the_child_saw_keep_their_own_codes(tmp_path):
+    documents = [
+        {
+            "contact_id": f"k{n}",
+            "customer_id": f"{'p' if n < 100 else 'q'}{n % 7}",
+            "timestamp": f"2017-10-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+        }
+        for n in range(200)
+    ]
+    data = b"".join(orjson.dumps(document) + b"\n" for document in documents)
+    path = tmp_path / "halves.jsonl"
+    path.write_bytes(data)
+    columns = read_input([path], BulkBatch(MAX_RECORD_BYTES), Log(), lambda _: None, 0)
+    expected, _ = slow_path(data, Calendar(), PeriodKind.DAY, WEEK_MS)
+    assert figures_of(*columns, Calendar(), PeriodKind.DAY, WEEK_MS) == expected
+    assert len(set(columns[0].tolist())) == 14

@@ -19,7 +19,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
-from stream.engine.bulk import BatchSummary, BulkBatch, Int64Array, merge
+from stream.engine.bulk import BatchSummary, BulkBatch, Int64Array
 from stream.engine.events import Rejection
 
 # Lines are decoded this many bytes at a time: big enough for C loops, small enough for caches.
@@ -76,9 +76,10 @@ def read_input(
     child.start()
     sender.close()
     lines_before = read_segments(first, batch, on_rejection, advance)
+    hashes = batch.contact_hashes()  # while the child may still be reading
     result = _receive(receiver, child)
     if result is not None:
-        merged = merge([batch.summary(), result.summary])
+        merged = batch.merged_with(result.summary, hashes)
         if merged is not None:
             _replay(result, second, first, lines_before, on_rejection)
             advance(sum(segment.end - segment.start for segment in second))

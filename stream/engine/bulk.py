@@ -176,17 +176,41 @@ class BulkBatch:
         return np.concatenate(self._customers), np.concatenate(self._timestamps)
 
     def summary(self) -> BatchSummary:
-        """What another process needs to merge this batch with others (see ``merge``)."""
+        """What another process needs to append this batch to its own (``merged_with``)."""
         count = len(self._customer_codes)
         first_rows = np.fromiter(self._customer_codes.values(), np.int64, count)
         renumber = np.zeros(max(self._rows, 1), np.int64)
         renumber[first_rows] = np.arange(count)
-        codes = np.concatenate(self._customers) if self._customers else np.zeros(0, np.int64)
-        timestamps = np.concatenate(self._timestamps) if self._timestamps else np.zeros(0, np.int64)
-        contact_hashes = np.fromiter(
-            map(hash, self._first_row_of), np.int64, len(self._first_row_of)
+        codes, timestamps = self.columns()
+        customers = list(self._customer_codes)
+        return BatchSummary(customers, renumber[codes], timestamps, self.contact_hashes())
+
+    def contact_hashes(self) -> Int64Array:
+        """``hash`` of every distinct contact_id (a forked process shares the hash seed)."""
+        ids = self._first_row_of
+        return np.fromiter(map(hash, ids), np.int64, len(ids))
+
+    def merged_with(
+        self, later: BatchSummary, hashes: Int64Array
+    ) -> tuple[Int64Array, Int64Array] | None:
+        """Customer codes and timestamps of this batch, then of one read from the input
+        after it; ``hashes`` are this batch's ``contact_hashes``.
+
+        None when the two may share a contact_id (equal hashes): only the first of a
+        duplicate counts, which a summary cannot tell, so the caller feeds the later part
+        to this batch instead. Equal hashes of distinct ids only cost that extra read.
+        """
+        if _share_a_hash(hashes, later.contact_hashes):
+            return None
+        known, distinct = self._customer_codes, later.customers
+        codes = np.fromiter(map(known.get, distinct, repeat(-1)), np.int64, len(distinct))
+        new = codes < 0
+        codes[new] = self._rows + np.arange(int(new.sum()))  # past every row code of this batch
+        customers, timestamps = self.columns()
+        return (
+            np.concatenate([customers, codes[later.customer_of_row]]),
+            np.concatenate([timestamps, later.timestamps]),
         )
-        return BatchSummary(list(self._customer_codes), renumber[codes], timestamps, contact_hashes)
 
 
 class BatchSummary(NamedTuple):
@@ -197,32 +221,6 @@ class BatchSummary(NamedTuple):
     customer_of_row: Int64Array
     timestamps: Int64Array
     contact_hashes: Int64Array
-
-
-def merge(summaries: list[BatchSummary]) -> tuple[Int64Array, Int64Array] | None:
-    """Customer codes and timestamps of batches read from consecutive parts of the input.
-
-    None when two batches may share a contact_id (equal hashes): only the first of a
-    duplicate counts, which these summaries cannot tell, so the caller reads again in one
-    batch. Hash equality of distinct ids only costs that extra read, never a wrong count.
-    """
-    for later, summary in enumerate(summaries):
-        for earlier in summaries[:later]:
-            if _share_a_hash(earlier.contact_hashes, summary.contact_hashes):
-                return None
-    numbering: dict[str, int] = {}
-    customers, timestamps = [], []
-    for summary in summaries:
-        start = len(numbering)
-        distinct = summary.customers
-        codes = np.fromiter(
-            map(numbering.setdefault, distinct, range(start, start + len(distinct))),
-            np.int64,
-            len(distinct),
-        )
-        customers.append(codes[summary.customer_of_row])
-        timestamps.append(summary.timestamps)
-    return np.concatenate(customers), np.concatenate(timestamps)
 
 
 def _share_a_hash(first: Int64Array, second: Int64Array) -> bool:
