@@ -1,4 +1,10 @@
-"""``rcr compute`` on a generated JSON Lines file, as a user runs it (a fresh process)."""
+"""``rcr compute`` on a generated JSON Lines file, as a user runs it (a fresh process).
+
+Beside it, in the same run, the slow path it replaced: ``decode_contact`` on every line,
+then ``collect_timelines`` and ``figures_per_period`` (``python -m bench.compute_run FILE``),
+so the speed-up is a ratio measured on the same machine at the same time, and the two
+outputs are compared byte for byte.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +19,61 @@ from bench.progress import line
 
 def compute(path: Path, lines: int, timeout_s: float) -> dict[str, Any]:
     """Wall time of ``python -m stream compute FILE`` (interpreter start-up included)."""
-    began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "stream", "compute", str(path), "--period", "month"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=timeout_s,
-        check=True,
-    )
-    seconds = time.perf_counter() - began
+    fast = [sys.executable, "-m", "stream", "compute", str(path), "--period", "month"]
+    fast_s, fast_out = _timed(fast, timeout_s)
+    slow_s, slow_out = _timed([sys.executable, "-m", "bench.compute_run", str(path)], timeout_s)
     return line(
         "compute",
         lines,
-        seconds,
-        lines / seconds,
+        fast_s,
+        lines / fast_s,
         unit="events/s (JSON Lines, wall time incl. start-up)",
         file_mb=round(path.stat().st_size / 2**20, 1),
         target_rate=500_000,
+        slow_path_rate=lines / slow_s,
+        speedup=slow_s / fast_s,
+        same_output=fast_out == slow_out,
     )
+
+
+def _timed(command: list[str], timeout_s: float) -> tuple[float, bytes]:
+    began = time.perf_counter()
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        timeout=timeout_s,
+        check=True,
+    )
+    return time.perf_counter() - began, done.stdout
+
+
+def slow_path(path: Path) -> bytes:
+    """The figures as ``rcr compute`` computed them line by line, as JSON (months, UTC)."""
+    import orjson
+
+    from stream.cli.compute import _as_json
+    from stream.engine import (
+        Calendar,
+        PeriodKind,
+        collect_timelines,
+        decode_contact,
+        figures_per_period,
+    )
+    from stream.engine.events import ContactEvent
+
+    calendar = Calendar("UTC")
+    events: list[ContactEvent] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                decoded = decode_contact(raw)
+                if isinstance(decoded, ContactEvent):
+                    events.append(decoded)
+    timelines, _ = collect_timelines(events)
+    results = figures_per_period(timelines.values(), calendar, PeriodKind.MONTH, 7 * 86_400_000)
+    rows = [_as_json(result, calendar, None) for result in results]
+    return orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.buffer.write(slow_path(Path(sys.argv[1])))

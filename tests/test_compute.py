@@ -80,7 +80,7 @@ def reference_periods(
     newest = max((c.timestamp_ms for c in contacts), default=0)
     for start, end in sorted({period_range(kind, c.timestamp_ms, zone) for c in contacts}):
         figures = figures_in(contacts, start, end, WEEK_MS, newest)[("all", "all")]
-        n, customers, repeaters, repeats = figures[:4]
+        n, customers, repeaters, repeats, resolved, unresolved, provisional = figures
         counts = {
             outcome: excluded.get((start, end), {}).get(outcome, 0)
             for outcome in ("abandoned", "short_abandoned", "anonymous")
@@ -94,6 +94,12 @@ def reference_periods(
                 "repeat_contacts": repeats,
                 "repeat_contact_rate": repeaters / customers,
                 "contact_rate": n / base if base else None,
+                "resolved_contacts": resolved,
+                "unresolved_contacts": unresolved,
+                "provisional_contacts": provisional,
+                "first_contact_resolution_rate": (
+                    resolved / (resolved + unresolved) if resolved + unresolved else None
+                ),
                 "anonymous_contacts": counts["anonymous"],
                 "excluded_contacts": counts,
                 "identity_coverage": n / (n + counts["anonymous"]),
@@ -329,3 +335,33 @@ def test_a_bad_denominator_option_is_refused(tmp_path):
         result = CliRunner().invoke(main, ["compute", str(path), "--denominator", value])
         assert result.exit_code == 2, value
         assert "--denominator" in result.output
+
+
+def test_a_chain_counts_once_and_resolution_is_judged_at_the_newest_contact(tmp_path):
+    documents = [
+        # A chat transferred to phone: one contact, at 10:00, on the first leg.
+        {
+            "contact_id": "b",
+            "customer_id": "u",
+            "timestamp": "2017-10-02T10:05:00Z",
+            "channel": "phone",
+            "chain_id": "ch1",
+        },
+        {
+            "contact_id": "a",
+            "customer_id": "u",
+            "timestamp": "2017-10-02T10:00:00Z",
+            "channel": "chat",
+            "chain_id": "ch1",
+        },
+        # Two days later the customer is back: the chain was not resolved.
+        {"contact_id": "c", "customer_id": "u", "timestamp": "2017-10-04T10:00:00Z"},
+        # The newest contact: everything within 7 days of it is still provisional.
+        {"contact_id": "d", "customer_id": "v", "timestamp": "2017-10-20T10:00:00Z"},
+    ]
+    path = write_jsonl(tmp_path / "chains.jsonl", documents)
+    (row,), _ = run_compute(str(path))
+    assert (row["contacts"], row["customers"], row["repeat_contacts"]) == (3, 2, 1)
+    assert (row["resolved_contacts"], row["unresolved_contacts"]) == (1, 1)
+    assert row["provisional_contacts"] == 1
+    assert row["first_contact_resolution_rate"] == 0.5

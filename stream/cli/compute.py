@@ -5,29 +5,24 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-from rich.table import Table
 
+from stream.cli.compute_engine import engine_figures, needs_engine
+from stream.cli.compute_parts import read_input
 from stream.cli.denominator_files import add_denominators, parse_denominator_option
 from stream.durations import parse_duration_ms
 from stream.engine import (
     Calendar,
-    ContactEvent,
     PeriodFigures,
     PeriodKind,
     Rejection,
-    collect_timelines,
-    decode_contact,
-    figures_per_period,
 )
 from stream.engine.batch import PeriodFinder
+from stream.engine.bulk import BulkBatch, figures_of
 from stream.engine.events import Outcome
 from stream.engine.exclusions import (
     DEFAULT_ANONYMOUS_CUSTOMER_IDS,
@@ -40,9 +35,12 @@ from stream.engine.exclusions import (
 )
 from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 # Past this many, invalid lines are only counted: a broken export must not flood a terminal.
 MAX_REPORTED_LINES = 1000
-PROGRESS_STEP_BYTES = 1 << 20
 
 
 @click.command()
@@ -123,28 +121,70 @@ def compute(
         )
     except Exception as exc:
         raise click.BadParameter(str(exc)) from None
-    invalid: Counter[str] = Counter()
-    events = _read_events([Path(f) for f in files], invalid)
+    paths = [Path(f) for f in files]
+    kind = PeriodKind(period)
+    rejections = Rejections()
     # The live worker's exclusions, before the engine as there: both count the same contacts.
-    excluded = ExcludedContacts(policy, PeriodFinder(calendar, PeriodKind(period)))
-    timelines, _ = collect_timelines(excluded.admit(events))
-    results = figures_per_period(timelines.values(), calendar, PeriodKind(period), interval_ms)
+    excluded = ExcludedContacts(policy, PeriodFinder(calendar, kind))
+    results = None
+    fast_read = False
+    if not needs_engine(paths):
+        batch = BulkBatch(DEFAULT_MAX_RECORD_BYTES, policy.anonymous_customer_ids)
+        columns = _read(paths, batch, rejections)
+        fast_read = True
+        if not batch.saw_anonymous:
+            results = figures_of(*columns, calendar, kind, interval_ms)
+    if results is None:
+        # After a fast read, its rejections (the same lines, judged alike) are reported.
+        sink = _already_reported if fast_read else rejections
+        results = engine_figures(paths, excluded, calendar, kind, interval_ms, sink)
     rows = [
         _as_json(result, calendar, customer_base) | _exclusions_json(result, excluded)
         for result in results
     ]
     if denominators:
-        add_denominators(rows, denominators, calendar, PeriodKind(period))
+        add_denominators(rows, denominators, calendar, kind)
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
+        from rich.console import Console
+
         Console().print(_as_table(rows))
-    if invalid:
-        summary = ", ".join(f"{count} {reason}" for reason, count in invalid.most_common())
-        click.echo(f"rcr compute: {sum(invalid.values())} invalid lines ({summary})", err=True)
+    if rejections.counts:
+        counts = rejections.counts
+        summary = ", ".join(f"{count} {reason}" for reason, count in counts.most_common())
+        click.echo(f"rcr compute: {counts.total()} invalid lines ({summary})", err=True)
 
 
-def _read_events(paths: list[Path], invalid: Counter[str]) -> Iterator[ContactEvent]:
+class Rejections:
+    """Counts invalid lines by reason and prints the first ones with their line numbers."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.console: Console | None = None  # rich is imported only if there is something to say
+
+    def __call__(self, path: Path, number: int, rejection: Rejection) -> None:
+        self.counts[rejection.reason.value] += 1
+        if self.counts.total() <= MAX_REPORTED_LINES:
+            if self.console is None:
+                from rich.console import Console
+
+                self.console = Console(stderr=True)
+            message = f"{path}:{number}: {rejection.reason.value}: {rejection.detail}"
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def count(self, counts: Counter[str]) -> None:
+        """Lines past the reported ones: counted only."""
+        self.counts.update(counts)
+
+
+def _read(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> tuple[Any, Any]:
+    """Customer codes and timestamps of every valid inbound contact; a bar on a terminal."""
+    if not sys.stderr.isatty():
+        return read_input(paths, batch, rejections, _no_progress)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
     total = sum(path.stat().st_size for path in paths)
     with Progress(
         "[progress.description]{task.description}",
@@ -153,34 +193,18 @@ def _read_events(paths: list[Path], invalid: Counter[str]) -> Iterator[ContactEv
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("reading", total=total)
-        for path in paths:
-            with path.open("rb") as handle:
-                yield from _events_in(path, handle, invalid, progress, task)
+        rejections.console = progress.console
+        return read_input(paths, batch, rejections, lambda done: progress.advance(task, done))
 
 
-def _events_in(
-    path: Path, handle: IO[bytes], invalid: Counter[str], progress: Progress, task: Any
-) -> Iterator[ContactEvent]:
-    unreported = 0
-    for number, line in enumerate(handle, start=1):
-        unreported += len(line)
-        if unreported >= PROGRESS_STEP_BYTES:  # the bar is slower than parsing a line
-            progress.advance(task, unreported)
-            unreported = 0
-        if not line.strip():
-            continue
-        decoded = decode_contact(line, DEFAULT_MAX_RECORD_BYTES)
-        if isinstance(decoded, Rejection):
-            invalid[decoded.reason.value] += 1
-            if sum(invalid.values()) <= MAX_REPORTED_LINES:
-                message = f"{path}:{number}: {decoded.reason.value}: {decoded.detail}"
-                progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
-            continue
-        yield decoded
-    progress.advance(task, unreported)
+def _already_reported(path: Path, number: int, rejection: Rejection) -> None:
+    """The engine path re-reading what the fast path read (and reported) first."""
+
+
+def _no_progress(_: int) -> None:
+    """Nobody watches a bar on a pipe or a file."""
 
 
 def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> dict[str, Any]:
@@ -196,7 +220,17 @@ def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> d
         "repeat_contacts": figures.repeat_contacts,
         "repeat_contact_rate": figures.repeat_contact_rate,
         "contact_rate": None if math.isnan(contact_rate) else contact_rate,
+        # Look-forward resolution, judged at the newest contact of the input.
+        "resolved_contacts": figures.resolved_contacts,
+        "unresolved_contacts": figures.unresolved_contacts,
+        "provisional_contacts": figures.provisional_contacts,
+        "first_contact_resolution_rate": _number(figures.first_contact_resolution_rate),
     }
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN: 0/0 becomes null."""
+    return None if math.isnan(value) else value
 
 
 def _exclusions_json(result: PeriodFigures, excluded: ExcludedContacts) -> dict[str, Any]:
@@ -210,6 +244,8 @@ def _exclusions_json(result: PeriodFigures, excluded: ExcludedContacts) -> dict[
 
 
 def _as_table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(
         "period",
         "contacts",

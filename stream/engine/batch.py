@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from stream.engine.engine import contact_identity
 from stream.engine.events import ContactEvent
 from stream.engine.figures import Figures
 from stream.engine.periods import Calendar, Period, PeriodKind
@@ -45,21 +46,29 @@ class PeriodFinder:
 
 
 def collect_timelines(events: Iterable[ContactEvent]) -> tuple[dict[str, CustomerTimeline], int]:
-    """Inbound contacts grouped by customer; returns the timelines and the duplicate count."""
-    contacts: dict[str, list[Contact]] = defaultdict(list)
-    seen: set[tuple[str, str]] = set()
+    """Inbound contacts grouped by customer; returns the timelines and the duplicate count.
+
+    As in the live engine, a contact_id counts once (the first wins) and the legs of a
+    contact chain count once, under the first leg by (timestamp, channel, reason).
+    """
+    counted: dict[tuple[str, str], Contact] = {}
     duplicates = 0
     for event in events:
         if not event.inbound:
             continue
-        key = (event.customer_id, event.contact_id)
-        if key in seen:
-            duplicates += 1
+        identity = contact_identity(event)
+        key = (event.customer_id, identity)
+        contact: Contact = (event.timestamp_ms, identity, event.channel, event.reason, ())
+        kept = counted.get(key)
+        if kept is None:
+            counted[key] = contact
             continue
-        seen.add(key)
-        contacts[event.customer_id].append(
-            (event.timestamp_ms, event.contact_id, event.channel, event.reason, ())
-        )
+        duplicates += 1
+        if event.chain_id is not None and contact < kept:
+            counted[key] = contact
+    contacts: dict[str, list[Contact]] = defaultdict(list)
+    for (customer, _), kept in counted.items():
+        contacts[customer].append(kept)
     return {customer: CustomerTimeline(items) for customer, items in contacts.items()}, duplicates
 
 
@@ -80,11 +89,15 @@ def figures_per_period(
             tally = timeline.tally(period.start_ms, period.end_ms, repeat_interval_ms, now_ms)[
                 TOTAL
             ]
-            total = totals.setdefault(period, [0, 0, 0, 0])
-            total[0] += tally[0]
+            contacts, repeats, resolved, unresolved, provisional = tally
+            total = totals.setdefault(period, [0] * 7)
+            total[0] += contacts
             total[1] += 1
-            total[2] += tally[0] >= 2
-            total[3] += tally[1]
+            total[2] += contacts >= 2
+            total[3] += repeats
+            total[4] += resolved
+            total[5] += unresolved
+            total[6] += provisional
     return [
         PeriodFigures(period, Figures(*totals[period])) for period in sorted(totals, key=_start)
     ]

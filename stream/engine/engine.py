@@ -508,8 +508,7 @@ class Engine:
             values = {dimension_of(label): label[1] for label in stored}
             known = self._restored[stored] = self._shared(
                 tuple(
-                    folder.remember(values.get(folder.name, UNKNOWN))
-                    for folder in self.dimensions
+                    folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions
                 )
             )
         return known

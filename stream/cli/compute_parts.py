@@ -1,0 +1,244 @@
+"""Reading ``rcr compute``'s input, in two processes when it is big enough to pay off.
+
+The input (files in order) is cut in two at a line boundary. A forked child reads the
+second part into its own ``BulkBatch`` while this process reads the first; the child sends
+back a summary (its distinct customers, per-row codes and times, contact_id hashes) and its
+rejections. Only the first of duplicate contacts counts, so when the two parts may share a
+contact_id this process reads the second part itself, after the first, as one process
+would: the answer never depends on the split.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO, NamedTuple, Protocol
+
+from stream.engine.bulk import BatchSummary, BulkBatch, Int64Array
+from stream.engine.events import Rejection
+
+# Lines are decoded this many bytes at a time: big enough for C loops, small enough for caches.
+CHUNK_BYTES = 4 << 20
+# Below this, forking and merging cost more than the second core gives back.
+PARALLEL_FROM_BYTES = 32 << 20
+# The parent's share of the bytes: it also merges and counts when the child is done.
+PARENT_SHARE_PERCENT = 45
+# Rejections a child sends back with their lines; beyond, only counts (the first ones print).
+MAX_SENT_REJECTIONS = 1000
+
+Advance = Callable[[int], None]
+
+
+class RejectionLog(Protocol):
+    """Where invalid lines go, in input order: each with its file and line, or only counted."""
+
+    def __call__(self, path: Path, number: int, rejection: Rejection) -> None: ...
+
+    def count(self, counts: Counter[str]) -> None: ...
+
+
+class Segment(NamedTuple):
+    """Bytes ``[start, end)`` of a file, whole lines, and the number of its first line."""
+
+    path: Path
+    start: int
+    end: int
+
+
+class ChildResult(NamedTuple):
+    summary: BatchSummary
+    rejections: list[tuple[int, int, Rejection]]  # (segment index, line in segment, why)
+    counts: Counter[str]
+
+
+def read_input(
+    paths: list[Path],
+    batch: BulkBatch,
+    on_rejection: RejectionLog,
+    advance: Advance,
+    parallel_from: int = PARALLEL_FROM_BYTES,
+) -> tuple[Int64Array, Int64Array]:
+    """Every line of ``paths`` into ``batch``; returns its (customer codes, timestamps)."""
+    segments = [Segment(path, 0, path.stat().st_size) for path in paths]
+    total = sum(segment.end for segment in segments)
+    if total < parallel_from or (os.cpu_count() or 1) < 2:
+        read_segments(segments, batch, on_rejection, advance)
+        return batch.columns()
+    first, second = split(segments)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(second, batch.max_record_bytes, sender))
+    child.start()
+    sender.close()
+    lines_before = read_segments(first, batch, on_rejection, advance)
+    hashes = batch.contact_hashes()  # while the child may still be reading
+    result = _receive(receiver, child)
+    if result is not None:
+        merged = batch.merged_with(result.summary, hashes)
+        if merged is not None:
+            batch.notice(result.summary.customers)
+            _replay(result, second, first, lines_before, on_rejection)
+            advance(sum(segment.end - segment.start for segment in second))
+            return merged
+    before = _continued_lines(first, second, lines_before)
+    read_segments(second, batch, on_rejection, advance, before)
+    return batch.columns()
+
+
+def split(segments: list[Segment]) -> tuple[list[Segment], list[Segment]]:
+    """Two runs of whole lines, the first a little shorter: its reader merges afterwards."""
+    half = sum(segment.end for segment in segments) * PARENT_SHARE_PERCENT // 100
+    for index, segment in enumerate(segments):
+        if half < segment.end:
+            cut = _next_line_start(segment.path, half)
+            before = [*segments[:index], Segment(segment.path, 0, cut)]
+            after = [Segment(segment.path, cut, segment.end), *segments[index + 1 :]]
+            return [s for s in before if s.end > s.start], [s for s in after if s.end > s.start]
+        half -= segment.end
+    return segments, []
+
+
+def _next_line_start(path: Path, offset: int) -> int:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while block := handle.read(1 << 16):
+            newline = block.find(b"\n")
+            if newline >= 0:
+                return offset + newline + 1
+            offset += len(block)
+    return offset
+
+
+def read_segments(
+    segments: list[Segment],
+    batch: BulkBatch,
+    on_rejection: RejectionLog,
+    advance: Advance,
+    first_lines: list[int] | None = None,
+) -> list[int]:
+    """Feed ``segments`` to ``batch``; returns the newlines each held.
+
+    ``first_lines[i]`` is how many lines of segment i's file come before it (0: it starts
+    the file), so that rejections carry the file's line numbers.
+    """
+    newlines = []
+    for index, segment in enumerate(segments):
+        before = first_lines[index] if first_lines else 0
+
+        def report(
+            number: int, rejection: Rejection, path: Path = segment.path, before: int = before
+        ) -> None:
+            on_rejection(path, before + number, rejection)
+
+        count = 0
+        with segment.path.open("rb") as handle:
+            handle.seek(segment.start)
+            for chunk, first_line in chunks(handle, CHUNK_BYTES, segment.end - segment.start):
+                lines = batch.add_lines(chunk, first_line, report)
+                advance(len(chunk))
+                count = first_line - 1 + lines - (not chunk.endswith(b"\n"))
+        newlines.append(count)
+    return newlines
+
+
+def chunks(
+    handle: IO[bytes], size: int = CHUNK_BYTES, limit: int | None = None
+) -> Iterator[tuple[bytes, int]]:
+    """Whole lines, about ``size`` bytes at a time (``limit`` bytes in all, if given), with
+    the number of each chunk's first line."""
+    line = 1
+    carry = b""
+    left = limit
+    while block := handle.read(size if left is None else min(size, left)):
+        if left is not None:
+            left -= len(block)
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            carry += block
+            continue
+        chunk = carry + block[:cut]
+        carry = block[cut:]
+        yield chunk, line
+        line += chunk.count(b"\n")
+    if carry:
+        yield carry, line
+
+
+def _continued_lines(first: list[Segment], second: list[Segment], newlines: list[int]) -> list[int]:
+    """Lines before each segment of ``second`` in its file, given what ``first`` read."""
+    before = []
+    for segment in second:
+        before.append(
+            sum(
+                count
+                for done, count in zip(first, newlines, strict=True)
+                if done.path == segment.path and done.end <= segment.start
+            )
+        )
+    return before
+
+
+class _Kept:
+    """A child's rejection log: the first ones with their segment, all of them counted."""
+
+    def __init__(self) -> None:
+        self.segment = 0
+        self.rejections: list[tuple[int, int, Rejection]] = []
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, path: Path, number: int, rejection: Rejection) -> None:
+        self.counts[rejection.reason.value] += 1
+        if len(self.rejections) < MAX_SENT_REJECTIONS:
+            self.rejections.append((self.segment, number, rejection))
+
+    def count(self, counts: Counter[str]) -> None:
+        self.counts.update(counts)
+
+
+def _child(segments: list[Segment], max_record_bytes: int, sender: Connection) -> None:
+    batch = BulkBatch(max_record_bytes)
+    kept = _Kept()
+    for index, segment in enumerate(segments):
+        kept.segment = index
+        read_segments([segment], batch, kept, _ignore)
+    sender.send(ChildResult(batch.summary(), kept.rejections, kept.counts))
+    sender.close()
+
+
+def _ignore(_: int) -> None:
+    """The child draws no progress bar."""
+
+
+def _receive(receiver: Connection, child: BaseProcess) -> ChildResult | None:
+    """The child's result; None if it failed (then this process reads its part instead)."""
+    try:
+        result: ChildResult = receiver.recv()
+    except EOFError:
+        result = None  # type: ignore[assignment]
+    child.join()
+    return result if child.exitcode == 0 else None
+
+
+def _replay(
+    result: ChildResult,
+    second: list[Segment],
+    first: list[Segment],
+    newlines: list[int],
+    log: RejectionLog,
+) -> None:
+    """The child's rejections, numbered in their files as if read here, then its other counts.
+
+    The child sent its first ``MAX_SENT_REJECTIONS``: the later ones come after at least as
+    many of the whole input, so they would only have been counted anyway.
+    """
+    before = _continued_lines(first, second, newlines)
+    sent: Counter[str] = Counter()
+    for index, number, rejection in result.rejections:
+        log(second[index].path, before[index] + number, rejection)
+        sent[rejection.reason.value] += 1
+    log.count(result.counts - sent)

@@ -1,0 +1,361 @@
+"""The fast path of ``rcr compute`` against the slow one, on random valid and invalid lines.
+
+The slow path is the reference: ``decode_contact`` on every line (blank lines skipped),
+then ``collect_timelines`` and ``figures_per_period``. The fast path (``BulkBatch``, fed by
+the CLI's chunk reader) must give the same figures and the same rejections, with the same
+line numbers and details, whatever the lines and wherever the chunks are cut.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import orjson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from stream.cli.compute_engine import mentions_engine_only_field
+from stream.cli.compute_parts import chunks, read_input
+from stream.engine import (
+    Calendar,
+    PeriodKind,
+    Rejection,
+    collect_timelines,
+    decode_contact,
+    figures_per_period,
+)
+from stream.engine.bulk import BulkBatch, _share_a_hash, _timestamps_ms, figures_of
+from stream.engine.exclusions import DEFAULT_ANONYMOUS_CUSTOMER_IDS, parse_anonymous_ids
+from stream.engine.validation import parse_timestamp_ms
+
+# Small, so that oversized lines and fields are cheap to make.
+MAX_RECORD_BYTES = 2600
+WEEK_MS = 7 * 86_400_000
+ZONES = ["UTC", "America/New_York", "Europe/Paris", "America/Santiago", "Asia/Kolkata"]
+
+
+ANONYMOUS = parse_anonymous_ids(DEFAULT_ANONYMOUS_CUSTOMER_IDS)
+
+
+def slow_path(data: bytes, calendar: Calendar, kind: PeriodKind, interval_ms: int):
+    rejections, events = [], []
+    for number, line in enumerate(io.BytesIO(data), start=1):
+        if not line.strip():
+            continue
+        decoded = decode_contact(line, MAX_RECORD_BYTES)
+        if isinstance(decoded, Rejection):
+            rejections.append((number, decoded))
+        else:
+            events.append(decoded)
+    timelines, _ = collect_timelines(events)
+    return figures_per_period(timelines.values(), calendar, kind, interval_ms), rejections
+
+
+def fast_path(data: bytes, chunk_bytes: int, calendar, kind, interval_ms):
+    """The fast path's figures and rejections; None when ``rcr compute`` would take the
+    engine path for this input instead (chains, abandons or anonymous customers)."""
+    rejections: list[tuple[int, Rejection]] = []
+    batch = BulkBatch(MAX_RECORD_BYTES, ANONYMOUS)
+    for chunk, first_line in chunks(io.BytesIO(data), chunk_bytes):
+        batch.add_lines(chunk, first_line, lambda n, r: rejections.append((n, r)))
+    if mentions_engine_only_field(data) or batch.saw_anonymous:
+        return None
+    return batch.figures_per_period(calendar, kind, interval_ms), rejections
+
+
+# -- random lines -----------------------------------------------------------------------------
+
+moments = st.datetimes(
+    min_value=datetime(1969, 12, 25), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+) | st.sampled_from([datetime(2017, 10, 31, 23, 59, 59, 999_999, tzinfo=UTC)])
+offsets = st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-03:00", "+23:59", "+24:00", "z"])
+
+
+@st.composite
+def rfc3339(draw) -> str:
+    """The fast parser's layout and its near misses (fraction digits, offsets, bad dates)."""
+    moment = draw(moments)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    digits = draw(st.integers(0, 8))
+    if digits:
+        fraction = f"{moment.microsecond:06d}{draw(st.integers(0, 99)):02d}"
+        text += "." + fraction[:digits]
+    elif draw(st.booleans()):
+        text += draw(st.sampled_from(["", ".", " "]))
+    text += draw(offsets)
+    tweak = draw(st.integers(0, 14))
+    if tweak == 1:
+        text = text.replace("T", draw(st.sampled_from([" ", "t", "_"])), 1)
+    elif tweak == 2:
+        text = text[:8] + draw(st.sampled_from(["29", "30", "31", "00", "32"])) + text[10:]
+    elif tweak == 3:
+        text = text[:5] + draw(st.sampled_from(["02", "13", "00"])) + text[7:]
+    elif tweak == 4:
+        text = text[:11] + draw(st.sampled_from(["24", "23"])) + text[13:]
+    elif tweak == 5:
+        text = text[:17] + draw(st.sampled_from(["60", "59"])) + text[19:]
+    elif tweak == 6:
+        text = draw(st.sampled_from(["0000", "0001", "9999", "1970"])) + text[4:]
+    elif tweak == 7:
+        text = "\u0661" + text[1:]  # a non-ASCII digit
+    elif tweak == 8:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from("a0:-.+Z ")) + text[at + 1 :]
+    return text
+
+
+timestamps = st.one_of(
+    rfc3339(),
+    rfc3339(),
+    st.integers(-10, 2_000_000_000_000),
+    st.floats(allow_nan=False) | st.floats(0, 2e12),
+    st.sampled_from([True, None, "", "yesterday", [1], {"a": 1}, "2017-10-01T10:00:00"]),
+    st.text(max_size=40),
+)
+identifiers = st.one_of(
+    st.sampled_from(["c1", "c2", " c1 ", "c3", "c\u00e9"]),
+    st.sampled_from(["", "  ", "\u2003", "x" * 257, " " + "y" * 256 + " ", None, 7, ["c1"]]),
+    st.text(max_size=6),
+)
+contact_ids = st.one_of(st.sampled_from(["k1", "k2", "k3", " k1", "k4"]), identifiers)
+labels = st.one_of(
+    st.sampled_from([None, "chat", " phone ", "", "all", "  ", "z" * 256, "z" * 257, 3, False]),
+    st.text(max_size=5),
+)
+directions = st.sampled_from([None, "inbound", "outbound", "Outbound", "", 0, ["inbound"]])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+raw_extras = st.sampled_from(
+    [b"1e400", b"-1E+309", b"1e-400", b"9" * 310, b"1.5e308", b"[" * 1030 + b"]" * 1030,
+     b"[" * 1000 + b"]" * 1000, b'"\\ud800"', b'"\\u00e9"', b'"\\n"', b'"\xff"', b'"\xed\xa0\x80"',
+     b"NaN", b"01", b"123456789012345678901234567890", b'"\x7f"', b"-0", b"[1,]"]
+)  # fmt: skip
+
+FIELDS = {
+    "contact_id": contact_ids,
+    "customer_id": identifiers,
+    "timestamp": timestamps,
+    "channel": labels,
+    "reason": labels,
+    "direction": directions,
+}
+# A well-formed event, before one or two of its fields are spoilt.
+GOOD = {
+    "contact_id": st.sampled_from(["k1", "k2", "k3", "k4", "k5"]),
+    "customer_id": st.sampled_from(["c1", "c2", "c3", "c\u00e9"]),
+    "timestamp": rfc3339(),
+    "channel": st.sampled_from([None, "chat", "phone"]),
+    "reason": st.sampled_from([None, "billing"]),
+    "direction": st.sampled_from([None, "inbound", "inbound", "outbound"]),
+}
+absent = object()
+
+
+def dump(value: object) -> bytes:
+    """JSON text of any value, big integers and infinities included (orjson refuses those)."""
+    return json.dumps(value, ensure_ascii=len(repr(value)) % 2 == 0).encode()
+
+
+@st.composite
+def object_line(draw) -> bytes:
+    spoilt = draw(st.sets(st.sampled_from(sorted(FIELDS)), max_size=2))
+    members: list[tuple[bytes, bytes]] = []
+    for field in FIELDS:
+        optional = field not in ("contact_id", "customer_id", "timestamp")
+        values = FIELDS[field] if field in spoilt else GOOD[field]
+        value = draw(values | st.just(absent)) if optional or field in spoilt else draw(values)
+        if value is not absent:
+            members.append((dump(field), dump(value)))
+    for _ in range(draw(st.integers(0, 2))):  # extra fields, a repeated one, raw oddities
+        key = draw(st.sampled_from(["status", "queue", "chain_id", "timestamp", "contact_id"]))
+        value = draw(st.one_of(json_values.map(dump), raw_extras))
+        members.insert(draw(st.integers(0, len(members))), (dump(key), value))
+    space = draw(st.sampled_from([b"", b" ", b"\t", b"\r"]))
+    body = (b"," + space).join(key + b":" + space + value for key, value in members)
+    ending = draw(st.sampled_from([b"", b"", b"", b" ", b"\r", b"x", b"}"]))
+    return space + b"{" + body + b"}" + ending
+
+
+garbage = st.one_of(
+    st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+    st.sampled_from([b"", b" ", b"\x0b", b"\r", b"[1]", b"1", b'"x"', b"null", b"{", b"{}"]),
+    st.integers(MAX_RECORD_BYTES - 20, MAX_RECORD_BYTES + 2).map(
+        lambda n: (
+            b'{"contact_id":"k","customer_id":"c","timestamp":1e12,"pad":"'
+            + b"p" * (n - 64)
+            + b'"}'
+        )
+    ),
+)
+lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage), max_size=30)
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    lines=lines,
+    final_newline=st.booleans(),
+    chunk_bytes=st.integers(1, 600),
+    kind=st.sampled_from(list(PeriodKind)),
+    zone=st.sampled_from(ZONES),
+    interval_ms=st.sampled_from([0, 1000, 86_400_000, 7 * 86_400_000]),
+)
+@example(
+    lines=[b'{"contact_id":"k","customer_id":"c","timestamp":"2017-10-31T23:59:59.9999999Z"}'],
+    final_newline=True,
+    chunk_bytes=4096,
+    kind=PeriodKind.MONTH,
+    zone="UTC",
+    interval_ms=0,
+)
+@example(  # one contact_id shared by two customers, then repeated by the second
+    lines=[
+        b'{"contact_id":"k","customer_id":"a","timestamp":"2017-10-01T00:00:00Z"}',
+        b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-02T00:00:00Z"}',
+        b'{"contact_id":"k","customer_id":"b","timestamp":"2017-10-03T00:00:00Z"}',
+        # identifiers to strip or blank, in compact ASCII lines
+        b'{"contact_id":"q","customer_id":" b","timestamp":"2017-10-03T00:00:00Z"}',
+        b'{"contact_id":"","customer_id":"b","timestamp":"2017-10-03T00:00:00Z"}',
+        b'{"contact_id":"r","customer_id":"b\\t","timestamp":"2017-10-03T00:00:00Z"}',
+        # numbers and nesting that msgspec skips and orjson refuses
+        b'{"contact_id":"n","customer_id":"b","timestamp":"2017-10-03T00:00:00Z","x":1E+400}',
+        b'{"contact_id":"o","customer_id":"b","timestamp":"2017-10-03T00:00:00Z","x":'
+        + b"9" * 310
+        + b"}",
+        b'{"contact_id":"p","customer_id":"b","timestamp":"2017-10-03T00:00:00Z","x":'
+        + b"[" * 1030
+        + b"]" * 1030
+        + b"}",
+    ],
+    final_newline=False,
+    chunk_bytes=100,
+    kind=PeriodKind.DAY,
+    zone="UTC",
+    interval_ms=0,
+)
+def test_fast_path_equals_slow_path(lines, final_newline, chunk_bytes, kind, zone, interval_ms):
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    calendar = Calendar(zone)
+    expected = slow_path(data, calendar, kind, interval_ms)
+    fast = fast_path(data, chunk_bytes, calendar, kind, interval_ms)
+    assert fast is None or fast == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2300, 1, 1)),
+    steps=st.lists(st.integers(0, 40 * 86_400_000), min_size=1, max_size=40),
+    customers=st.lists(st.sampled_from(["a", "b", "c"]), min_size=40, max_size=40),
+    kind=st.sampled_from(list(PeriodKind)),
+    zone=st.sampled_from(ZONES),
+)
+def test_valid_contacts_over_long_spans(start, steps, customers, kind, zone):
+    """Well-formed lines only (every one on the fast path), over decades of periods."""
+    moment = start.replace(tzinfo=UTC)
+    documents = []
+    for number, (step, customer) in enumerate(zip(steps, customers, strict=False)):
+        moment += timedelta(milliseconds=step * (1 + number % 7) ** 3)
+        text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        documents.append({"contact_id": f"k{number}", "customer_id": customer, "timestamp": text})
+    data = b"".join(orjson.dumps(document) + b"\n" for document in documents)
+    calendar = Calendar(zone)
+    expected = slow_path(data, calendar, kind, 7 * 86_400_000)
+    assert expected[1] == []
+    assert fast_path(data, 1 << 20, calendar, kind, 7 * 86_400_000) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(texts=st.lists(rfc3339() | st.text(max_size=34), min_size=1, max_size=50))
+def test_timestamps_parsed_in_bulk_are_the_slow_paths(texts):
+    """Every timestamp the numpy parser takes has the slow parser's value; the rest it leaves."""
+    millis, slow = _timestamps_ms(texts)
+    for text, value, left in zip(texts, millis.tolist(), slow.tolist(), strict=True):
+        if not left:
+            assert parse_timestamp_ms(text) == value, text
+
+
+def test_the_common_layouts_take_the_fast_path():
+    texts = ["2026-10-24T13:15:03.273Z", "2017-10-01T10:00:00Z", "2017-10-01T10:00:00+02:00"]
+    millis, slow = _timestamps_ms(texts)
+    assert not slow.any()
+    assert millis.tolist() == [parse_timestamp_ms(text) for text in texts]
+
+
+class Log:
+    def __init__(self) -> None:
+        self.rejections: list[tuple[str, int, Rejection]] = []
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, path, number, rejection) -> None:
+        self.rejections.append((path.name, number, rejection))
+
+    def count(self, counts) -> None:
+        self.counts.update(counts)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(files=st.lists(lines, min_size=1, max_size=3), kind=st.sampled_from(list(PeriodKind)))
+def test_two_processes_equal_one(tmp_path_factory, files, kind):
+    """The input cut in two, the second part read by a child: the slow path's answer still,
+    also when both parts hold a contact_id (then the parent reads the second part itself)."""
+    folder = tmp_path_factory.mktemp("parts")
+    paths, expected_rejections, events_data = [], [], b""
+    for index, file_lines in enumerate(files):
+        data = b"\n".join(file_lines) + b"\n"
+        path = folder / f"f{index}.jsonl"
+        path.write_bytes(data)
+        paths.append(path)
+        _, rejections = slow_path(data, Calendar(), kind, WEEK_MS)
+        expected_rejections += [(path.name, number, why) for number, why in rejections]
+        events_data += data
+    expected, _ = slow_path(events_data, Calendar(), kind, WEEK_MS)
+    log = Log()
+    batch = BulkBatch(MAX_RECORD_BYTES, ANONYMOUS)
+    columns = read_input(paths, batch, log, lambda _: None, parallel_from=0)
+    if mentions_engine_only_field(events_data) or batch.saw_anonymous:
+        return  # rcr compute takes the engine path for this input (tests/test_compute.py)
+    assert figures_of(*columns, Calendar(), kind, WEEK_MS) == expected
+    assert log.rejections == expected_rejections
+    assert not log.counts
+
+
+int64s = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, 1, 1 << 22, 1 << 44, -1, 2**63 - 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.lists(int64s, max_size=20), second=st.lists(int64s, max_size=20))
+def test_shared_hashes_are_found_exactly(first, second):
+    found = _share_a_hash(np.array(first, np.int64), np.array(second, np.int64))
+    assert found == bool(set(first) & set(second))
+
+
+def test_customers_only_the_child_saw_keep_their_own_codes(tmp_path):
+    documents = [
+        {
+            "contact_id": f"k{n}",
+            "customer_id": f"{'p' if n < 100 else 'q'}{n % 7}",
+            "timestamp": f"2017-10-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+        }
+        for n in range(200)
+    ]
+    data = b"".join(orjson.dumps(document) + b"\n" for document in documents)
+    path = tmp_path / "halves.jsonl"
+    path.write_bytes(data)
+    columns = read_input([path], BulkBatch(MAX_RECORD_BYTES), Log(), lambda _: None, 0)
+    expected, _ = slow_path(data, Calendar(), PeriodKind.DAY, WEEK_MS)
+    assert figures_of(*columns, Calendar(), PeriodKind.DAY, WEEK_MS) == expected
+    assert len(set(columns[0].tolist())) == 14
