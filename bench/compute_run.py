@@ -48,30 +48,22 @@ def _timed(command: list[str], timeout_s: float) -> tuple[float, bytes]:
 
 
 def slow_path(path: Path) -> bytes:
-    """The figures as ``rcr compute`` computed them line by line, as JSON (months, UTC)."""
+    """The figures as ``rcr compute``'s engine path computes them, line by line, as JSON
+    (months, UTC, the default exclusions): what the fast path must print too."""
     import orjson
 
-    from stream.cli.compute import _as_json
-    from stream.engine import (
-        Calendar,
-        PeriodKind,
-        collect_timelines,
-        decode_contact,
-        figures_per_period,
-    )
-    from stream.engine.events import ContactEvent
+    from stream.cli.compute import _as_json, _exclusions_json
+    from stream.cli.compute_engine import engine_figures
+    from stream.engine import Calendar, PeriodKind
+    from stream.engine.batch import PeriodFinder
+    from stream.engine.exclusions import ExcludedContacts, ExclusionPolicy
 
     calendar = Calendar("UTC")
-    events: list[ContactEvent] = []
-    with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                decoded = decode_contact(raw)
-                if isinstance(decoded, ContactEvent):
-                    events.append(decoded)
-    timelines, _ = collect_timelines(events)
-    results = figures_per_period(timelines.values(), calendar, PeriodKind.MONTH, 7 * 86_400_000)
-    rows = [_as_json(result, calendar, None) for result in results]
+    excluded = ExcludedContacts(ExclusionPolicy(), PeriodFinder(calendar, PeriodKind.MONTH))
+    results = engine_figures(
+        [path], excluded, calendar, PeriodKind.MONTH, 7 * 86_400_000, lambda *_: None
+    )
+    rows = [_as_json(r, calendar, None) | _exclusions_json(r, excluded) for r in results]
     return orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n"
 
 
