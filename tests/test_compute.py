@@ -365,3 +365,20 @@ def test_a_chain_counts_once_and_resolution_is_judged_at_the_newest_contact(tmp_
     assert (row["resolved_contacts"], row["unresolved_contacts"]) == (1, 1)
     assert row["provisional_contacts"] == 1
     assert row["first_contact_resolution_rate"] == 0.5
+
+
+def test_the_semantics_come_from_the_worker_variables_unless_flags_say_otherwise(
+    tmp_path, monkeypatch
+):
+    documents = [
+        {"contact_id": "1", "customer_id": "c1", "timestamp": "2017-10-31T23:30:00Z"},
+        {"contact_id": "2", "customer_id": "c1", "timestamp": "2017-11-01T00:30:00Z"},
+    ]
+    path = str(write_jsonl(tmp_path / "two.jsonl", documents))
+    monkeypatch.setenv("RCR_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("RCR_REPEAT_INTERVAL", "30m")
+    monkeypatch.setenv("RCR_CUSTOMER_BASE", "10")
+    (row,), _ = run_compute(path)
+    assert (row["period"], row["repeat_contacts"], row["contact_rate"]) == ("2017-11", 0, 0.2)
+    rows, _ = run_compute(path, "--tz", "UTC", "--repeat-interval", "1h")
+    assert [(r["period"], r["repeat_contacts"]) for r in rows] == [("2017-10", 0), ("2017-11", 1)]

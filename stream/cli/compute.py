@@ -52,17 +52,21 @@ MAX_REPORTED_LINES = 1000
     show_default=True,
     help="calendar period to group by",
 )
-@click.option("--tz", "zone", default="UTC", show_default=True, help="IANA time zone")
+@click.option(
+    "--tz", "zone", default="UTC", show_default=True, envvar="RCR_TIMEZONE", help="IANA time zone"
+)
 @click.option(
     "--customer-base",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
+    envvar="RCR_CUSTOMER_BASE",
     help="active customers: the denominator of the contact rate",
 )
 @click.option(
     "--repeat-interval",
     default="7d",
     show_default=True,
+    envvar="RCR_REPEAT_INTERVAL",
     help="max gap between a contact and its repeat",
 )
 @click.option(
