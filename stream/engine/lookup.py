@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from stream.engine.definitions import Definition, MatchingKey
@@ -28,15 +29,17 @@ def customer_lookup(
     """
     fields: dict[str, str] = {}
     contacts = timeline.contacts
+    count = len(contacts)
+    # repeats_from[i]: repeats among contacts[i:] (a repeat's predecessor may lie before i).
+    repeats_from = [0] * (count + 1)
+    for index in range(count - 1, 0, -1):
+        close = contacts[index][0] - contacts[index - 1][0] <= repeat_interval_ms
+        repeats_from[index] = repeats_from[index + 1] + close
     for name, length in windows.items():
         first = timeline.index_from(now_ms - length + 1)
-        repeats = sum(
-            1
-            for index in range(max(first, 1), len(contacts))
-            if contacts[index][0] - contacts[index - 1][0] <= repeat_interval_ms
-        )
-        fields[f"contacts_{name}"] = str(len(contacts) - first)
-        fields[f"repeat_contacts_{name}"] = str(repeats)
+        contacts_field, repeats_field = _window_fields(name)
+        fields[contacts_field] = str(count - first)
+        fields[repeats_field] = str(repeats_from[max(first, 1)] if count else 0)
     if timeline:
         last = len(timeline) - 1
         timestamp, _, channel, reason, dimensions = timeline.contacts[last]
@@ -54,6 +57,11 @@ def customer_lookup(
                 repeat = _last_is_repeat(timeline, definition)
                 fields[f"is_repeat_{definition.name}"] = "1" if repeat else "0"
     return fields
+
+
+@lru_cache(maxsize=64)
+def _window_fields(window: str) -> tuple[str, str]:
+    return f"contacts_{window}", f"repeat_contacts_{window}"
 
 
 def _last_is_repeat(timeline: CustomerTimeline, definition: Definition) -> bool:
