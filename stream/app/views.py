@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,6 +15,7 @@ from redis.exceptions import RedisError
 
 from stream.engine import TOTAL, Figures
 from stream.engine.denominators import DenominatorValues, contacts_per
+from stream.engine.figures import json_number
 from stream.engine.timeline import dimension_of
 from stream.metrics.figures import WindowFigures
 from stream.sinks.redis_projection import bursts_key, customer_key, top_customers_key
@@ -105,10 +105,10 @@ def register_views(worker: ContactsWorker) -> None:
         reasons = [
             {
                 **trend._asdict(),
-                "repeat_contact_rate": _number(trend.repeat_contact_rate),
+                "repeat_contact_rate": json_number(trend.repeat_contact_rate),
                 "delta": None
                 if trend.previous_rate is None
-                else _number(trend.repeat_contact_rate - trend.previous_rate),
+                else json_number(trend.repeat_contact_rate - trend.previous_rate),
             }
             for trend in worker.top_reasons(limit)
         ]
@@ -168,7 +168,7 @@ def _windows_json(
     result = {}
     for window, by_label in figures.items():
         entry = _figures_json(by_label.get(TOTAL, Figures()))
-        entry["contact_rate"] = _number(entry["contacts"] / base) if base else None
+        entry["contact_rate"] = json_number(entry["contacts"] / base) if base else None
         entry["resolution_maturity"] = maturity.get(window)
         entry["by_channel"] = {
             channel: _figures_json(f)
@@ -203,7 +203,7 @@ def _denominators_json(
             "windows": {
                 window: {
                     "denominator": denominator.of_window(window),
-                    "contacts_per": _number(ratio),
+                    "contacts_per": json_number(ratio),
                 }
                 for window, ratio in contacts_per(denominator, contacts).items()
             },
@@ -218,17 +218,12 @@ def _figures_json(figures: Figures) -> dict[str, Any]:
         "customers": figures.customers,
         "repeat_customers": figures.repeat_customers,
         "repeat_contacts": figures.repeat_contacts,
-        "repeat_contact_rate": _number(figures.repeat_contact_rate),
+        "repeat_contact_rate": json_number(figures.repeat_contact_rate),
         "resolved_contacts": figures.resolved_contacts,
         "unresolved_contacts": figures.unresolved_contacts,
         "provisional_contacts": figures.provisional_contacts,
-        "first_contact_resolution_rate": _number(figures.first_contact_resolution_rate),
+        "first_contact_resolution_rate": json_number(figures.first_contact_resolution_rate),
     }
-
-
-def _number(value: float) -> float | None:
-    """JSON has no NaN: 0/0 becomes null."""
-    return None if math.isnan(value) else value
 
 
 def _text(value: bytes | str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -33,6 +32,7 @@ from stream.engine.exclusions import (
     identity_coverage,
     parse_anonymous_ids,
 )
+from stream.engine.figures import json_number
 from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
 
 if TYPE_CHECKING:
@@ -223,18 +223,13 @@ def _as_json(result: PeriodFigures, calendar: Calendar, base: float | None) -> d
         "repeat_customers": figures.repeat_customers,
         "repeat_contacts": figures.repeat_contacts,
         "repeat_contact_rate": figures.repeat_contact_rate,
-        "contact_rate": None if math.isnan(contact_rate) else contact_rate,
+        "contact_rate": json_number(contact_rate),
         # Look-forward resolution, judged at the newest contact of the input.
         "resolved_contacts": figures.resolved_contacts,
         "unresolved_contacts": figures.unresolved_contacts,
         "provisional_contacts": figures.provisional_contacts,
-        "first_contact_resolution_rate": _number(figures.first_contact_resolution_rate),
+        "first_contact_resolution_rate": json_number(figures.first_contact_resolution_rate),
     }
-
-
-def _number(value: float) -> float | None:
-    """JSON has no NaN: 0/0 becomes null."""
-    return None if math.isnan(value) else value
 
 
 def _exclusions_json(result: PeriodFigures, excluded: ExcludedContacts) -> dict[str, Any]:

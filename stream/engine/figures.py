@@ -51,6 +51,11 @@ def ratio(numerator: float, denominator: float | None) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def json_number(value: float) -> float | None:
+    """JSON has no NaN: a ratio of 0/0 becomes null."""
+    return None if math.isnan(value) else value
+
+
 class WindowFigures:
     """Running figures of one window, per label, updated contact by contact.
 
