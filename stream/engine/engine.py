@@ -374,12 +374,7 @@ class Engine:
         repeat = previous is not None and timestamp - previous[0] <= interval
         status = self._status_before(timestamp, following)
         # The follower's predecessor becomes this contact: it may turn into a repeat.
-        successor = following
-        if successor is not None and not (
-            successor[0] - timestamp <= interval
-            and (previous is None or successor[0] - previous[0] > interval)
-        ):
-            successor = None
+        successor = self._repeat_turning(previous, timestamp, following)
         # The predecessor's follow-up becomes this contact: a resolved one may turn
         # unresolved (a provisional one stays provisional until it matures).
         preceding = previous
@@ -391,8 +386,7 @@ class Engine:
         labels = labels_of(contact)
         for window in self.windows():
             if window.contains(timestamp):
-                start = timeline.index_from(window.start_ms)
-                stop = timeline.index_from(window.end_ms) if window.end_ms else len(contacts)
+                start, stop = timeline.indices(window.start_ms, window.end_ms)
                 for label in labels:
                     before = timeline.count_upto_two(start, stop, label)
                     window.figures.add_contact(label, before, repeat, status)
@@ -419,12 +413,7 @@ class Engine:
         repeat = previous is not None and timestamp - previous[0] <= interval
         status = self._status_before(timestamp, following)
         # The follower loses this predecessor: it may stop being a repeat.
-        successor = following
-        if successor is not None and not (
-            successor[0] - timestamp <= interval
-            and (previous is None or successor[0] - previous[0] > interval)
-        ):
-            successor = None
+        successor = self._repeat_turning(previous, timestamp, following)
         # The predecessor's follow-up becomes the follower: its status may change.
         preceding, old_status, new_status = previous, 0, 0
         if preceding is not None:
@@ -436,8 +425,7 @@ class Engine:
         labels = labels_of(contact)
         for window in self.windows():
             if window.contains(timestamp):
-                start = timeline.index_from(window.start_ms)
-                stop = timeline.index_from(window.end_ms) if window.end_ms else len(contacts)
+                start, stop = timeline.indices(window.start_ms, window.end_ms)
                 for label in labels:
                     after = timeline.count_upto_two(start, stop, label)
                     window.figures.remove_contact(label, after, repeat, status)
@@ -448,6 +436,19 @@ class Engine:
                 for label in labels_of(preceding):
                     window.figures.move(label, old_status, new_status)
         self.changed.add(customer_id)
+
+    def _repeat_turning(
+        self, previous: Contact | None, timestamp_ms: int, following: Contact | None
+    ) -> Contact | None:
+        """``following`` when a contact at ``timestamp_ms`` between ``previous`` and it
+        decides whether it is a repeat (inserting that contact makes it one, removing it
+        unmakes it); None otherwise."""
+        interval = self.config.repeat_interval_ms
+        if following is None or following[0] - timestamp_ms > interval:
+            return None
+        if previous is not None and following[0] - previous[0] <= interval:
+            return None  # a repeat of ``previous`` anyway
+        return following
 
     def _status_before(self, timestamp_ms: int, follow_up: Contact | None) -> int:
         """``CustomerTimeline.status`` of a contact at ``timestamp_ms``, then ``follow_up``."""

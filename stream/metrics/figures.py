@@ -94,7 +94,7 @@ class FiguresCollector(Collector):
         local = _with_every_window(snapshot.local.get(headline, {}), snapshot.windows)
         cluster = _with_every_window(snapshot.cluster.get(headline, {}), snapshot.windows)
         _add_figures(families, "rcr_", _ADDITIVE, local, headline)
-        _add_rates(families, "rcr_", cluster, headline)
+        _add_figures(families, "rcr_", _RATES, cluster, headline)
         base = snapshot.customer_base.get("all")
         for window, by_label in cluster.items():
             contacts = by_label.get(TOTAL, Figures()).contacts
@@ -108,7 +108,7 @@ class FiguresCollector(Collector):
                 mine = _with_every_window(snapshot.local.get(name, {}), snapshot.windows)
                 ours = _with_every_window(snapshot.cluster.get(name, {}), snapshot.windows)
                 _add_figures(families, "rcr_definition_", _PER_DEFINITION, mine, name)
-                _add_rates(families, "rcr_definition_", ours, name)
+                _add_figures(families, "rcr_definition_", _RATES, ours, name)
         _add_dimensions(families, local, cluster, headline)
         for name, windows in snapshot.maturity.items():
             for window, share in windows.items():
@@ -181,15 +181,6 @@ def _add_figures(
     definition: str,
 ) -> None:
     for name in names:
-        family = families[prefix + name]
-        for (window, channel, reason), value in _series(figures):
-            family.add_metric([window, channel, reason, definition], getattr(value, name))
-
-
-def _add_rates(
-    families: dict[str, GaugeMetricFamily], prefix: str, figures: WindowFigures, definition: str
-) -> None:
-    for name in _RATES:
         family = families[prefix + name]
         for (window, channel, reason), value in _series(figures):
             family.add_metric([window, channel, reason, definition], getattr(value, name))
