@@ -207,10 +207,7 @@ class NaiveModel:
         ):
             return "duplicate"
         self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
-        channel = self._fold(self.channels, channel)
-        reason = self._fold(self.reasons, reason)
-        folded = self._fold_dimensions(wanted)
-        self.accepted.append(Contact(customer, contact_id, ts, channel, reason, None, folded))
+        self._add(customer, contact_id, ts, channel, reason, None, wanted)
         return "accepted"
 
     def _leg(
@@ -246,27 +243,27 @@ class NaiveModel:
                 return "duplicate"
             if leg < kept:
                 self.accepted.remove(first)
-                self._add_leg(customer, ts, channel, reason, chain, dimensions)
+                self._add(customer, CHAIN_MARK + chain, ts, channel, reason, chain, dimensions)
             return "chained"
         self.newest_ms = ts if self.newest_ms is None else max(self.newest_ms, ts)
-        self._add_leg(customer, ts, channel, reason, chain, dimensions)
+        self._add(customer, CHAIN_MARK + chain, ts, channel, reason, chain, dimensions)
         return "accepted"
 
-    def _add_leg(
+    def _add(
         self,
         customer: str,
+        contact_id: str,
         ts: int,
         channel: str,
         reason: str,
-        chain: str,
+        chain: str | None,
         dimensions: tuple[tuple[str, str], ...],
     ) -> None:
+        """Count a contact, its labels folded as the engine folds them."""
         channel = self._fold(self.channels, channel)
         reason = self._fold(self.reasons, reason)
         folded = self._fold_dimensions(dimensions)
-        self.accepted.append(
-            Contact(customer, CHAIN_MARK + chain, ts, channel, reason, chain, folded)
-        )
+        self.accepted.append(Contact(customer, contact_id, ts, channel, reason, chain, folded))
 
     def _fold_dimensions(
         self, dimensions: tuple[tuple[str, str], ...]

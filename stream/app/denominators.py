@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter
 
-from stream.app.follower import MAX_BACKOFF_S, CompactedTopicView
+from stream.app.follower import MAX_BACKOFF_S, CompactedTopicView, follow_forever
 from stream.app.recovery import fetched_highwaters
 from stream.engine.denominators import (
     LATEST,
@@ -60,14 +60,7 @@ class CountTopicReader:
 
     async def run(self) -> None:
         await wait_for_topic(self.topic, self.client_options)
-        backoff = 0.5
-        while True:
-            try:
-                await self._follow()
-            except (KafkaError, OSError, RuntimeError) as exc:
-                log.warning("reading %s failed, resuming: %s", self.topic, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        await follow_forever(self.topic, self._follow, (KafkaError, OSError, RuntimeError))
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(

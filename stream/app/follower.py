@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,14 +31,7 @@ class CompactedTopicView(Generic[V]):
         self.undecodable = 0
 
     async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self._follow()
-            except (KafkaError, OSError) as exc:
-                log.warning("following %s failed, retrying: %s", self.topic, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        await follow_forever(self.topic, self._follow)
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -75,3 +68,20 @@ class CompactedTopicView(Generic[V]):
             return
         name, latest = decoded
         self.latest[name] = latest
+
+
+async def follow_forever(
+    topic: str,
+    follow: Callable[[], Awaitable[None]],
+    errors: tuple[type[BaseException], ...] = (KafkaError, OSError),
+) -> None:
+    """Run ``follow`` again after each failure, backing off (0.5 s doubling to
+    MAX_BACKOFF_S): the broker is someone else's, its outages are waited out."""
+    backoff = 0.5
+    while True:
+        try:
+            await follow()
+        except errors as exc:
+            log.warning("following %s failed, resuming: %s", topic, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
