@@ -18,7 +18,6 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stream.cli.compute_engine import mentions_engine_only_field
 from stream.cli.compute_parts import chunks, read_input
 from stream.engine import (
     Calendar,
@@ -62,7 +61,7 @@ def fast_path(data: bytes, chunk_bytes: int, calendar, kind, interval_ms):
     batch = BulkBatch(MAX_RECORD_BYTES, ANONYMOUS)
     for chunk, first_line in chunks(io.BytesIO(data), chunk_bytes):
         batch.add_lines(chunk, first_line, lambda n, r: rejections.append((n, r)))
-    if mentions_engine_only_field(data) or batch.saw_anonymous:
+    if batch.needs_engine:
         return None
     return batch.figures_per_period(calendar, kind, interval_ms), rejections
 
@@ -326,7 +325,7 @@ def test_two_processes_equal_one(tmp_path_factory, files, kind):
     log = Log()
     batch = BulkBatch(MAX_RECORD_BYTES, ANONYMOUS)
     columns = read_input(paths, batch, log, lambda _: None, parallel_from=0)
-    if mentions_engine_only_field(events_data) or batch.saw_anonymous:
+    if batch.needs_engine:
         return  # rcr compute takes the engine path for this input (tests/test_compute.py)
     assert figures_of(*columns, Calendar(), kind, WEEK_MS) == expected
     assert log.rejections == expected_rejections

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from stream.cli.compute_engine import engine_figures, needs_engine
+from stream.cli.compute_engine import engine_figures
 from stream.cli.compute_parts import read_input
 from stream.cli.denominator_files import add_denominators, parse_denominator_option
 from stream.durations import parse_duration_ms
@@ -130,18 +130,13 @@ def compute(
     rejections = Rejections()
     # The live worker's exclusions, before the engine as there: both count the same contacts.
     excluded = ExcludedContacts(policy, PeriodFinder(calendar, kind))
-    results = None
-    fast_read = False
-    if not needs_engine(paths):
-        batch = BulkBatch(DEFAULT_MAX_RECORD_BYTES, policy.anonymous_customer_ids)
-        columns = _read(paths, batch, rejections)
-        fast_read = True
-        if not batch.saw_anonymous:
-            results = figures_of(*columns, calendar, kind, interval_ms)
-    if results is None:
-        # After a fast read, its rejections (the same lines, judged alike) are reported.
-        sink = _already_reported if fast_read else rejections
-        results = engine_figures(paths, excluded, calendar, kind, interval_ms, sink)
+    batch = BulkBatch(DEFAULT_MAX_RECORD_BYTES, policy.anonymous_customer_ids)
+    columns = _read(paths, batch, rejections)
+    if batch.needs_engine:
+        # The fast read reported the invalid lines already (the same lines, judged alike).
+        results = engine_figures(paths, excluded, calendar, kind, interval_ms, _already_reported)
+    else:
+        results = figures_of(*columns, calendar, kind, interval_ms)
     rows = [
         _as_json(result, calendar, customer_base) | _exclusions_json(result, excluded)
         for result in results

@@ -3,7 +3,8 @@ exclusions, contacts grouped into timelines (chains counted once), figures by
 ``CustomerTimeline.tally``.
 
 The fast path (``stream.engine.bulk``) gives the same figures for inputs without contact
-chains, abandon statuses and anonymous customers; inputs with any of them come here.
+chains, abandon statuses and anonymous customers; when it notices one of them
+(``BulkBatch.needs_engine``) the input is computed here.
 """
 
 from __future__ import annotations
@@ -18,27 +19,6 @@ from stream.engine.periods import Calendar, PeriodKind
 from stream.engine.validation import DEFAULT_MAX_RECORD_BYTES
 
 RejectionSink = Callable[[Path, int, Rejection], None]
-# Keys whose presence anywhere in the input sends it down this path (a false alarm, e.g.
-# the word in a reason, only costs time).
-ENGINE_ONLY_KEYS = (b'"chain_id"', b'"status"', b'"wait_time"')
-_SCAN_BYTES = 4 << 20
-
-
-def needs_engine(paths: list[Path]) -> bool:
-    """Whether any input mentions a field only this path judges (chains, abandons)."""
-    longest = max(len(key) for key in ENGINE_ONLY_KEYS)
-    for path in paths:
-        with path.open("rb") as handle:
-            tail = b""
-            while block := handle.read(_SCAN_BYTES):
-                if mentions_engine_only_field(tail + block):
-                    return True
-                tail = block[-longest:]
-    return False
-
-
-def mentions_engine_only_field(data: bytes) -> bool:
-    return any(key in data for key in ENGINE_ONLY_KEYS)
 
 
 def engine_figures(

@@ -81,7 +81,6 @@ def read_input(
     if result is not None:
         merged = batch.merged_with(result.summary, hashes)
         if merged is not None:
-            batch.notice(result.summary.customers)
             _replay(result, second, first, lines_before, on_rejection)
             advance(sum(segment.end - segment.start for segment in second))
             return merged

@@ -33,6 +33,9 @@ BoolArray = npt.NDArray[np.bool_]
 RejectionSink = Callable[[int, Rejection], None]
 
 _Label = Annotated[str, msgspec.Meta(max_length=MAX_FIELD_CHARS)]
+# Keys of fields only the engine path judges (chains, abandons): an input mentioning one
+# anywhere is computed there (a false alarm, e.g. the word in a reason, only costs time).
+ENGINE_ONLY_KEYS = (b'"chain_id"', b'"status"', b'"wait_time"')
 
 
 class _Line(msgspec.Struct, gc=False):
@@ -71,11 +74,11 @@ class BulkBatch:
 
     def __init__(self, max_record_bytes: int, anonymous_ids: frozenset[str] = frozenset()) -> None:
         self.max_record_bytes = max_record_bytes
-        # Customer ids (case-folded) meaning no known customer. This path does not exclude
-        # anonymous contacts: it only notices them (``saw_anonymous``), and the caller then
-        # computes with the engine path, which does.
+        # Customer ids (case-folded) meaning no known customer. This path neither excludes
+        # anonymous contacts nor judges chains and abandons: it only notices them
+        # (``needs_engine``), and the caller then computes with the engine path, which does.
         self.anonymous_ids = anonymous_ids
-        self.saw_anonymous = False
+        self.needs_engine = False
         self._rows = 0  # accepted inbound contacts so far, duplicates included
         # A customer's code is the row of its first contact; a contact_id maps to its first row.
         self._customer_codes: dict[str, int] = {}
@@ -91,6 +94,8 @@ class BulkBatch:
         ``first_line`` is the number of the chunk's first line; returns how many lines the
         chunk held. Invalid lines go to ``on_rejection`` in order, blank lines are skipped.
         """
+        if not self.needs_engine and any(key in chunk for key in ENGINE_ONLY_KEYS):
+            self.needs_engine = True  # a key sits within one line, and lines are whole
         lines = chunk.split(b"\n")
         ends_with_newline = not lines[-1]
         if ends_with_newline:
@@ -158,7 +163,7 @@ class BulkBatch:
         """Look at customers seen for the first time: is any of them anonymous?"""
         anonymous = self.anonymous_ids
         if any(not customer or customer.casefold() in anonymous for customer in customers):
-            self.saw_anonymous = True
+            self.needs_engine = True
 
     def _is_duplicate(self, customer: int, contact_id: str, first_row: int) -> bool:
         if self._customer_of_row[0][first_row] == customer:
@@ -196,7 +201,9 @@ class BulkBatch:
         renumber[first_rows] = np.arange(count)
         codes, timestamps = self.columns()
         customers = list(self._customer_codes)
-        return BatchSummary(customers, renumber[codes], timestamps, self.contact_hashes())
+        return BatchSummary(
+            customers, renumber[codes], timestamps, self.contact_hashes(), self.needs_engine
+        )
 
     def contact_hashes(self) -> Int64Array:
         """``hash`` of every distinct contact_id (a forked process shares the hash seed)."""
@@ -215,6 +222,8 @@ class BulkBatch:
         """
         if _share_a_hash(hashes, later.contact_hashes):
             return None
+        self.needs_engine |= later.needs_engine
+        self.notice(later.customers)
         known, distinct = self._customer_codes, later.customers
         codes = np.fromiter(map(known.get, distinct, repeat(-1)), np.int64, len(distinct))
         new = codes < 0
@@ -234,6 +243,7 @@ class BatchSummary(NamedTuple):
     customer_of_row: Int64Array
     timestamps: Int64Array
     contact_hashes: Int64Array
+    needs_engine: bool
 
 
 def _share_a_hash(first: Int64Array, second: Int64Array) -> bool:
