@@ -147,6 +147,7 @@ class Engine:
         self.newest_event_ms: int | None = None
         self._wall_ms = now_ms
         self._now_ms = now_ms
+        self._longest_ms = max(config.windows.values())
         self.rolling = {
             name: Window(name, now_ms - length + 1, None) for name, length in config.windows.items()
         }
@@ -158,6 +159,7 @@ class Engine:
             self.previous[kind] = _period_window(
                 f"previous_{kind.value}", self.calendar.previous(period)
             )
+        self._windows = self._every_window()
         # Definitions this engine's own figures do not answer get an engine of their own,
         # fed the contacts this one accepts, keyed by their matching unit.
         self.lenses: list[tuple[Definition, Engine]] = [
@@ -176,8 +178,7 @@ class Engine:
     @property
     def retention_start_ms(self) -> int:
         """Oldest event time still counted: longest rolling window or previous month."""
-        longest = max(self.config.windows.values())
-        return min(self._now_ms - longest + 1, self.previous[PeriodKind.MONTH].start_ms)
+        return min(self._now_ms - self._longest_ms + 1, self.previous[PeriodKind.MONTH].start_ms)
 
     def advance(self, wall_ms: int) -> None:
         """Move the wall clock; windows expire even when no event arrives."""
@@ -252,6 +253,7 @@ class Engine:
             self.previous[kind] = _period_window(f"previous_{kind.value}", previous)
         # No contact is newer than the old now, so the new period starts empty.
         self.current[kind] = _period_window(kind.value, period)
+        self._windows = self._every_window()
 
     def _forget_old_contacts(self) -> None:
         # Contacts older than retention minus the repeat interval can no longer be a counted
@@ -383,24 +385,60 @@ class Engine:
             and self._status_before(preceding[0], following) == Status.RESOLVED
         ):
             preceding = None
-        labels = labels_of(contact)
-        for window in self.windows():
-            if window.contains(timestamp):
-                start, stop = timeline.indices(window.start_ms, window.end_ms)
-                for label in labels:
-                    before = timeline.count_upto_two(start, stop, label)
-                    window.figures.add_contact(label, before, repeat, status)
-            if successor is not None and window.contains(successor[0]):
-                for label in labels_of(successor):
-                    window.figures.add_repeat(label)
-            if preceding is not None and window.contains(preceding[0]):
-                for label in labels_of(preceding):
-                    window.figures.move(label, Status.RESOLVED, Status.UNRESOLVED)
+        if following is None:
+            self._add_newest(timeline, contact, repeat, status)
+        else:
+            self._add_earlier(timeline, contact, repeat, status)
+        if successor is not None or preceding is not None:
+            for window in self._windows:
+                if successor is not None and window.contains(successor[0]):
+                    for label in labels_of(successor):
+                        window.figures.add_repeat(label)
+                if preceding is not None and window.contains(preceding[0]):
+                    for label in labels_of(preceding):
+                        window.figures.move(label, Status.RESOLVED, Status.UNRESOLVED)
         timeline.insert_at(position, contact)
         self.expiry.add(timestamp, customer_id)
         self.changed.add(customer_id)
         if self.newest_event_ms is None or timestamp > self.newest_event_ms:
             self.newest_event_ms = timestamp
+
+    def _add_newest(
+        self, timeline: CustomerTimeline, contact: Contact, repeat: bool, status: int
+    ) -> None:
+        """A contact later than all of its customer's others enters the windows holding it.
+
+        This is the per-event path of a live stream. Each window holding the contact holds
+        the customer's contacts from the window's start to the end of the timeline, so how
+        many the customer had there under a label follows from the label's two latest
+        contacts: one backward scan per label serves every window.
+        """
+        timestamp = contact[0]
+        windows = [
+            window
+            for window in self._windows
+            if window.start_ms <= timestamp and (window.end_ms is None or timestamp < window.end_ms)
+        ]  # Window.contains, inline: this runs for every window on every event
+        if not windows:
+            return
+        labels = labels_of(contact)
+        earliest = min(window.start_ms for window in windows)
+        latest = [timeline.latest_two(label, earliest) for label in labels]
+        for window in windows:
+            window.figures.enter(labels, latest, window.start_ms, repeat, status)
+
+    def _add_earlier(
+        self, timeline: CustomerTimeline, contact: Contact, repeat: bool, status: int
+    ) -> None:
+        """A contact older than some of its customer's others (a late or reordered one)."""
+        timestamp = contact[0]
+        labels = labels_of(contact)
+        for window in self._windows:
+            if window.contains(timestamp):
+                start, stop = timeline.indices(window.start_ms, window.end_ms)
+                for label in labels:
+                    before = timeline.count_upto_two(start, stop, label)
+                    window.figures.add_contact(label, before, repeat, status)
 
     def _remove(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
         """The exact inverse of ``_insert``: a counted contact leaves every figure."""
@@ -423,7 +461,7 @@ class Engine:
                 preceding = None
         timeline.remove_at(index)
         labels = labels_of(contact)
-        for window in self.windows():
+        for window in self._windows:
             if window.contains(timestamp):
                 start, stop = timeline.indices(window.start_ms, window.end_ms)
                 for label in labels:
@@ -539,9 +577,11 @@ class Engine:
 
     def windows(self) -> Iterator[Window]:
         """Every window, in the contract's order: rolling, to date, previous."""
-        yield from self.rolling.values()
-        yield from self.current.values()
-        yield from self.previous.values()
+        return iter(self._windows)
+
+    def _every_window(self) -> list[Window]:
+        # Kept as a list (renewed when a period rolls): the per-event path walks it.
+        return [*self.rolling.values(), *self.current.values(), *self.previous.values()]
 
     def figures(self) -> dict[str, dict[Label, Figures]]:
         """This engine's own figures (its timelines' definition)."""

@@ -102,6 +102,29 @@ class WindowFigures:
         counter[3] += repeat
         counter[status] += 1
 
+    def enter(
+        self,
+        labels: tuple[Label, ...],
+        latest_two: list[tuple[int, int]],
+        start_ms: int,
+        repeat: bool,
+        status: int,
+    ) -> None:
+        """``add_contact`` under each label for a window starting at ``start_ms``, the
+        customer's count there taken from ``CustomerTimeline.latest_two`` of each label."""
+        counters = self.counters
+        for label, (latest, second) in zip(labels, latest_two, strict=True):
+            counter = counters.get(label)
+            if counter is None:
+                counter = counters[label] = [0] * len(_FIELDS)
+            counter[0] += 1
+            if latest < start_ms:  # none before: a new customer here
+                counter[1] += 1
+            elif second < start_ms:  # one before: a repeat customer now
+                counter[2] += 1
+            counter[3] += repeat
+            counter[status] += 1
+
     def remove_contact(self, label: Label, after: int, repeat: bool, status: int) -> None:
         """A contact leaves; the customer keeps ``after`` (0, 1, 2+) under this label."""
         counter = self.counters[label]

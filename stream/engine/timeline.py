@@ -23,6 +23,8 @@ TOTAL: Label = (ALL, ALL)
 # Starts the first element of an extra dimension's label, (DIMENSION_MARK + name, value):
 # no channel value starts so, and the second element of such a label is never "all".
 DIMENSION_MARK = "\x1d"
+# Before any timestamp: stands for a contact that is not there.
+NEVER = -(1 << 62)
 
 
 def dimension_label(name: str, value: str) -> Label:
@@ -86,9 +88,12 @@ class CustomerTimeline:
 
     def find(self, contact_id: str) -> int | None:
         """Index of the contact with this id, if there is one."""
-        if not self.has(contact_id):
-            return None
-        return next(i for i, contact in enumerate(self.contacts) if contact[1] == contact_id)
+        if len(self.contacts) >= _ID_SET_FROM and not self.has(contact_id):
+            return None  # the common answer for a long timeline, without a scan
+        for index, contact in enumerate(self.contacts):
+            if contact[1] == contact_id:
+                return index
+        return None
 
     def position(self, contact: Contact) -> int:
         """Where ``contact`` belongs in (timestamp, contact_id) order."""
@@ -135,6 +140,33 @@ class CustomerTimeline:
                 if found == 2:
                     break
         return found
+
+    def latest_two(self, label: Label, floor_ms: int) -> tuple[int, int]:
+        """Timestamps of the last two contacts counting under ``label``, latest first,
+        ``NEVER`` for each one missing; contacts before ``floor_ms`` are not looked at."""
+        contacts = self.contacts
+        if label == TOTAL:
+            count = len(contacts)
+            latest = contacts[-1][0] if count else NEVER
+            second = contacts[-2][0] if count > 1 else NEVER
+            return (
+                latest if latest >= floor_ms else NEVER,
+                second if second >= floor_ms else NEVER,
+            )
+        found = [NEVER, NEVER]
+        matched = 0
+        dimension = label[0][:1] == DIMENSION_MARK
+        field, value = (2, label[0]) if label[1] == ALL else (3, label[1])
+        for index in range(len(contacts) - 1, -1, -1):
+            contact = contacts[index]
+            if contact[0] < floor_ms:
+                break
+            if (label in contact[4]) if dimension else (contact[field] == value):
+                found[matched] = contact[0]
+                matched += 1
+                if matched == 2:
+                    break
+        return found[0], found[1]
 
     def is_repeat(self, index: int, repeat_interval_ms: int) -> bool:
         if index == 0:

@@ -48,6 +48,8 @@ class Advance:
 offsets = st.one_of(
     st.integers(-40 * DAY_MS, 10 * MINUTE_MS),
     st.sampled_from([0, -1, -HOUR_MS, -DAY_MS, -7 * DAY_MS, 5 * MINUTE_MS, 5 * MINUTE_MS + 1]),
+    # Exactly at the start of a rolling window (``now - length + 1``) while now is the wall.
+    st.sampled_from([-HOUR_MS + 1, -DAY_MS + 1, -7 * DAY_MS + 1]),
 )
 operations = st.lists(
     st.one_of(
@@ -231,3 +233,17 @@ def test_arrival_order_does_not_change_the_figures(config, start, events, order)
             engine.ingest(event)
         results.append(nonzero(engine.figures()))
     assert results[0] == results[1]
+
+
+def test_a_customer_whose_earlier_contact_sits_on_a_window_start():
+    """The newest-contact path counts a contact exactly at a window's start as inside."""
+    config = EngineConfig(windows={"1h": HOUR_MS}, dimensions=("queue",))
+    contact = NewContact("a", 0, "phone", "billing", True, None, "q1")
+    on_the_start = replace(contact, offset_ms=-HOUR_MS + 1)
+    between = replace(contact, offset_ms=-MINUTE_MS, channel="chat")
+    # Half an hour into a Monday, 1 June: the day, week and month started after the 1h
+    # window did, so that window's start is also where the backward scan stops.
+    new_periods = 1_780_273_800_000  # 2026-06-01T00:30:00Z
+    for start in (BASE_MS, new_periods):
+        for ops in ([on_the_start, between, contact], [on_the_start, contact]):
+            run(config, start, ops)
