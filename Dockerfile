@@ -24,6 +24,14 @@ COPY . .
 # constraints.txt pins every dependency, so the image gets exactly the tested versions.
 RUN pip install -c constraints.txt . \
  && rcr --help >/dev/null
+# The engine's per-event modules compiled with mypyc where they were installed
+# (stream/native.py); mypy is needed for that only, so it leaves again.
+RUN pip install -c constraints.txt mypy \
+ && cd "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && python stream/native.py >/dev/null \
+ && rm -rf build \
+ && pip uninstall -y mypy \
+ && python -c 'import stream.native as n; assert n.is_compiled(), "engine not compiled"'
 
 # --- runtime: the virtualenv, a non-root user, nothing else --------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -4,6 +4,8 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := $(VENV)/.apt-installed-v2
+NATIVE_STAMP := $(VENV)/.native-built
+NATIVE_SOURCES := stream/native.py $(wildcard stream/engine/*.py)
 # Debian packages the tests use: a real Redis, a real Prometheus (with promtool), and tmux
 # (a real terminal for `rcr top`).
 APT_PACKAGES := redis-server prometheus tmux
@@ -11,13 +13,19 @@ LINT_PATHS := $(wildcard stream tests bench deploy)
 
 .PHONY: install system-deps run test test-fast lint bench bench-quick soak generate clean
 
-install: $(STAMP) system-deps
+install: $(STAMP) $(NATIVE_STAMP) system-deps
 
 # Reinstall only when the project or its pins change.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The engine's per-event modules compiled with mypyc (stream/native.py), again whenever
+# one of them changes; without a C compiler the engine runs as plain Python.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	$(PY) stream/native.py >/dev/null || echo "engine not compiled: it runs as plain Python"
 	touch $@
 
 # apt-get only when something is missing and we are root; otherwise say what is missing.
@@ -64,4 +72,4 @@ generate: install
 	$(PY) deploy/k8s/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build stream/*.so stream/engine/*.so

@@ -46,6 +46,7 @@ from stream.engine.exclusions import ExclusionPolicy
 from stream.engine.lookup import CustomerView, customer_view
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
+from stream.native import is_compiled
 from stream.settings import Settings
 from stream.sinks.redis_projection import RedisProjection, redis_tls_options
 
@@ -327,6 +328,7 @@ class ContactsWorker:
 
     async def _start_background(self) -> None:
         _quiet_client_loggers(self.settings.log_level)
+        log.info("engine runs %s", "compiled (mypyc)" if is_compiled() else "as plain Python")
         for topic in (self.contacts_topic, self.dlq_topic, self.figures_topic, self.base_topic):
             await topic.maybe_declare()
         await self.health.check_partitions(

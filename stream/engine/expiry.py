@@ -14,10 +14,6 @@ BUCKET_MS = 60_000
 Entry = tuple[int, str]
 
 
-def _timestamp(entry: Entry) -> int:
-    return entry[0]
-
-
 class ExpiryIndex:
     __slots__ = ("buckets", "keys")
 
@@ -44,8 +40,9 @@ class ExpiryIndex:
         last = bisect_right(keys, until_ms // BUCKET_MS)
         for key in keys[first:last]:
             bucket = self.buckets[key]
-            start = bisect_right(bucket, after_ms, key=_timestamp)
-            stop = bisect_right(bucket, until_ms, key=_timestamp)
+            # ``(t,)`` sorts before every entry at ``t``: tuples compare in C, no key function.
+            start = bisect_left(bucket, (after_ms + 1,))
+            stop = bisect_left(bucket, (until_ms + 1,))
             for index in range(start, stop):
                 yield bucket[index][1]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Final
 
 import orjson
 
@@ -46,9 +47,9 @@ class Status:
     are the positions of the matching counters in ``Figures``.
     """
 
-    RESOLVED = 4
-    UNRESOLVED = 5
-    PROVISIONAL = 6
+    RESOLVED: Final = 4
+    UNRESOLVED: Final = 5
+    PROVISIONAL: Final = 6
 
 
 def labels_of(contact: Contact) -> tuple[Label, ...]:
