@@ -43,7 +43,7 @@ from stream.durations import format_duration
 from stream.engine import EngineConfig, PeriodKind
 from stream.engine.drilldown import ReasonTrend, repeat_reasons
 from stream.engine.exclusions import ExclusionPolicy
-from stream.engine.lookup import CustomerView, customer_view
+from stream.engine.lookup import CustomerView, Lookups
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
@@ -79,7 +79,11 @@ class ContactsWorker:
         self._persisting = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
-        self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
+        config = EngineConfig.from_settings(settings)
+        self.engines = PartitionEngines(config, wall_ms())
+        self.lookups = Lookups(
+            config.windows, config.repeat_interval_ms, settings.burst_rule, config.all_definitions
+        )
         self.processor = ContactProcessor(
             self.engines,
             settings.max_record_bytes,
@@ -94,7 +98,7 @@ class ContactsWorker:
         self.redis = RedisProjection(
             settings.redis_url,
             settings.redis_prefix,
-            settings.window_names,
+            tuple(config.windows),
             ttl_s,
             self.customer_view,
             self.metrics,
@@ -348,16 +352,7 @@ class ContactsWorker:
         if found is None:
             return None
         engine, timeline = found
-        config = self.engines.config
-        return customer_view(
-            customer_id,
-            timeline,
-            engine.now_ms,
-            config.windows,
-            config.repeat_interval_ms,
-            self.settings.burst_rule,
-            config.all_definitions,
-        )
+        return self.lookups.view(customer_id, timeline, engine.now_ms)
 
     def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:
         """Reasons customers come back for today, against yesterday (cluster-wide)."""

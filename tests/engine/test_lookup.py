@@ -5,12 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.engine.lookup import customer_lookup
+from stream.engine.lookup import Lookups
 from stream.engine.timeline import CustomerTimeline
 
 NOW = 1_763_900_000_000
 HOUR = 3_600_000
 WINDOWS = {"1h": HOUR, "24h": 24 * HOUR, "7d": 168 * HOUR}
+BURST = (3, HOUR)
 
 
 @settings(max_examples=300, deadline=None)
@@ -22,7 +23,7 @@ def test_counts_per_window_are_the_brute_force_ones(offsets, interval):
     timeline = CustomerTimeline(
         (NOW - offset, f"k{i}", "chat", "billing", ()) for i, offset in enumerate(offsets)
     )
-    fields = customer_lookup(timeline, NOW, WINDOWS, interval)
+    fields = Lookups(WINDOWS, interval, BURST).fields(timeline, NOW)
     times = [contact[0] for contact in timeline.contacts]
     for name, length in WINDOWS.items():
         inside = [i for i, ts in enumerate(times) if ts > NOW - length]
