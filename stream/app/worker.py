@@ -14,12 +14,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection
-from functools import lru_cache
 from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 from prometheus_client import CollectorRegistry
@@ -37,6 +35,7 @@ from stream.app.kafka_options import client_options, faust_credentials
 from stream.app.partitions import DefinitionFigures, PartitionEngines, sum_definition_figures
 from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
+from stream.app.routing import customer_partition
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
 from stream.durations import format_duration
@@ -393,14 +392,6 @@ def _quiet_client_loggers(level: str) -> None:
     the per-record path builds a LogRecord per record even when no handler prints it."""
     for name in ("", "aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(name).setLevel(level.upper())
-
-
-@lru_cache(maxsize=1 << 20)
-def customer_partition(customer_id: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2) on the customer id: Java clients, aiokafka and
-    librdkafka's ``murmur2_random`` put a customer's records there already. Cached: murmur2
-    is pure Python in aiokafka, and customers come back."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _raw_topic(
