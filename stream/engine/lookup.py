@@ -55,13 +55,6 @@ class Lookups:
         )
         self.burst_size, self.burst_span_ms = burst
 
-    def fields(self, timeline: CustomerTimeline, now_ms: int) -> dict[str, str]:
-        """The Redis hash fields: counts per rolling window and the last contact.
-
-        Values are strings, as Redis stores them. ``updated_at`` is the writer's to add.
-        """
-        return self._fields(timeline, now_ms)[0]
-
     def view(self, customer_id: str, timeline: CustomerTimeline, now_ms: int) -> CustomerView:
         fields, window_contacts = self._fields(timeline, now_ms)
         count = len(timeline)
@@ -81,6 +74,9 @@ class Lookups:
     def _fields(
         self, timeline: CustomerTimeline, now_ms: int
     ) -> tuple[dict[str, str], tuple[int, ...]]:
+        """The Redis hash fields (counts per rolling window, the last contact) and the
+        contacts per window. Values are strings, as Redis stores them; ``updated_at`` is
+        the writer's to add."""
         fields: dict[str, str] = {}
         contacts = timeline.contacts
         count = len(contacts)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ViewOf = Callable[[str], CustomerView | None]  # None: the customer has no state any more
 BATCH = 2_000
 # Customers per script call: Redis runs a script to its end before serving anyone else,
-# and this many take it about a millisecond.
+# and this many take it a millisecond or two (docs/BENCHMARKS.md).
 CHUNK = 100
 MAX_BACKOFF_S = 10.0
 # A chunk's script must be answered within this; Redis runs one in milliseconds, so only
@@ -194,6 +194,9 @@ class _Chunk:
 
 
 class RedisProjection:
+    """Writes the pending customers' views; ``windows`` names the rolling windows in the
+    order of ``CustomerView.window_contacts``."""
+
     def __init__(
         self,
         url: str,
