@@ -45,6 +45,7 @@ class Run:
     sizes: Sizes
     quick: bool
     profile: ProfileRequest | None
+    baseline: Path | None = None  # another checkout whose worker runs right after ours
     results: dict[str, Line] = dataclasses.field(default_factory=dict)
     _backlog: str | None = None
     _history: Path | None = None
@@ -105,7 +106,22 @@ class Run:
             stack, sizes.stream_events, sizes.worker_timeout_s, self.profile
         )
         result.update(self._worker_ratios(result["rate"]))
-        return [result] if profile is None else [result, profile]
+        lines = [result] if profile is None else [result, profile]
+        if self.baseline is not None:
+            lines.append(self._baseline_worker(result["rate"]))
+        return lines
+
+    def _baseline_worker(self, rate: float) -> Line:
+        """The baseline checkout's worker on the same backlog, right after ours."""
+        note(f"the baseline worker ({self.baseline}) on the same backlog")
+        stack = self.services.stack(source_topic=self.backlog(), code=self.baseline)
+        sizes = self.sizes
+        result, _ = worker_throughput(stack, sizes.stream_events, sizes.worker_timeout_s, None)
+        result.update(self._worker_ratios(result["rate"]))
+        result["scenario"] = "worker_baseline"
+        result["code"] = str(self.baseline)
+        result["worker_vs_baseline"] = ratio(rate, result["rate"])
+        return result
 
     def _worker_ratios(self, rate: float) -> Line:
         raw = self.results.get("raw_consumer", {}).get("rate", 0.0)
@@ -180,6 +196,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="py-spy the worker scenario; raw stacks to FILE (default: a file in /tmp)",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="after the worker scenario, run the worker of the checkout in DIR (e.g. `git"
+        " worktree add DIR main`) on the same backlog: worker_baseline, worker_vs_baseline",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -236,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sizes_from(args)
     began = time.monotonic()
     with services() as started:
-        run = Run(started, sizes, args.quick, profile_request(args, sizes))
+        run = Run(started, sizes, args.quick, profile_request(args, sizes), args.baseline)
         ok = run_scenarios(run, selected, _print_line)
     note(f"all done in {time.monotonic() - began:.1f}s")
     return 0 if ok else 1

@@ -34,13 +34,14 @@ def _die_with_parent() -> None:
 
 
 def spawn(
-    args: list[str], log: Path, env: Mapping[str, str] | None = None
+    args: list[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """A child process whose output goes to ``log`` and which dies with the harness."""
     with log.open("wb") as out:
         return subprocess.Popen(
             args,
             env=dict(env) if env is not None else None,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -83,8 +84,8 @@ class Services:
     redis: EmbeddedRedis
     tmp: Path
 
-    def stack(self, source_topic: str | None = None) -> Stack:
-        return Stack(self, source_topic=source_topic)
+    def stack(self, source_topic: str | None = None, code: Path | None = None) -> Stack:
+        return Stack(self, source_topic=source_topic, code=code)
 
 
 @contextlib.contextmanager
@@ -104,6 +105,7 @@ class Stack:
     services: Services
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     source_topic: str | None = None  # read an existing topic instead of our own
+    code: Path | None = None  # run the worker of another checkout (a baseline) instead of ours
 
     @property
     def app_id(self) -> str:
@@ -145,7 +147,10 @@ class Stack:
     def start_worker(self) -> WorkerProcess:
         port = free_port()
         log = self.services.tmp / f"worker-{self.name}-{port}.log"
-        process = spawn([sys.executable, "-m", "stream", "worker"], log, self.env(port))
+        env = self.env(port)
+        if self.code is not None:  # ``python -m stream`` imports from there first
+            env["PYTHONPATH"] = str(self.code)
+        process = spawn([sys.executable, "-m", "stream", "worker"], log, env, cwd=self.code)
         return WorkerProcess(process, port, log, time.monotonic())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from bench.profiling import Profiler
 from bench.progress import Progress, line
-from bench.services import Stack, WorkerProcess, rss_bytes, running_worker
+from bench.services import Stack, WorkerProcess, rss_bytes, running_worker, tail
 
 READY_TIMEOUT_S = 120.0
 POLL_S = 0.5  # each /metrics scrape costs the worker ~15 ms of CPU
@@ -66,6 +67,8 @@ def _drain(
         time.sleep(POLL_S)
     rss = rss_bytes(worker.pid)
     summary = profiler.finish() if profiler is not None else None
+    if progress.last_count < count:  # the log goes with the run's scratch directory
+        sys.stderr.write(f"bench: the worker stopped short, its log ends:\n{tail(worker.log)}\n")
     return Drain(progress, rss, summary)
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from stream.engine import CustomerTimeline, Engine, EngineConfig, Figures, Label
 from stream.engine.definitions import Definition, headline_at
-from stream.engine.lookup import customer_lookup
 
 WindowFigures = dict[str, dict[Label, Figures]]
 # Figures of every repeat definition, by definition name.
@@ -72,20 +71,6 @@ class PartitionEngines:
             if timeline is not None:
                 return engine, timeline
         return None
-
-    def lookup(self, customer_id: str) -> dict[str, str] | None:
-        found = self.find(customer_id)
-        if found is None:
-            return None
-        engine, timeline = found
-        config = self.config
-        return customer_lookup(
-            timeline,
-            engine.now_ms,
-            config.windows,
-            config.repeat_interval_ms,
-            config.all_definitions,
-        )
 
     @property
     def newest_event_ms(self) -> int | None:

@@ -74,10 +74,10 @@ def register_views(worker: ContactsWorker) -> None:
                 customer_key(worker.settings.redis_prefix, customer_id)
             )
         except (RedisError, OSError):
-            local = worker.engines.lookup(customer_id)
+            local = worker.customer_view(customer_id)
             if local is None:
                 return web.json({"error": "Redis unavailable"}, status=503)
-            return web.json({"customer_id": customer_id, **local, "source": "worker"})
+            return web.json({"customer_id": customer_id, **local.fields, "source": "worker"})
         if not fields:
             return web.json({"error": "unknown customer"}, status=404)
         decoded = {_text(k): _text(v) for k, v in fields.items()}

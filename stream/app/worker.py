@@ -14,12 +14,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection
-from functools import lru_cache
 from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 from prometheus_client import CollectorRegistry
@@ -37,13 +35,14 @@ from stream.app.kafka_options import client_options, faust_credentials
 from stream.app.partitions import DefinitionFigures, PartitionEngines, sum_definition_figures
 from stream.app.processing import BatchResult, ContactProcessor, Record
 from stream.app.recovery import recover_to_fetched_highwaters
+from stream.app.routing import customer_partition
 from stream.app.state import CustomerTable
 from stream.app.views import register_views
 from stream.durations import format_duration
 from stream.engine import EngineConfig, PeriodKind
 from stream.engine.drilldown import ReasonTrend, repeat_reasons
 from stream.engine.exclusions import ExclusionPolicy
-from stream.engine.lookup import CustomerView, customer_view
+from stream.engine.lookup import CustomerView, Lookups
 from stream.metrics.figures import FiguresCollector, FiguresSnapshot
 from stream.metrics.pipeline import PipelineMetrics
 from stream.native import is_compiled
@@ -80,7 +79,11 @@ class ContactsWorker:
         self._persisting = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
-        self.engines = PartitionEngines(EngineConfig.from_settings(settings), wall_ms())
+        config = EngineConfig.from_settings(settings)
+        self.engines = PartitionEngines(config, wall_ms())
+        self.lookups = Lookups(
+            config.windows, config.repeat_interval_ms, settings.burst_rule, config.all_definitions
+        )
         self.processor = ContactProcessor(
             self.engines,
             settings.max_record_bytes,
@@ -95,7 +98,7 @@ class ContactsWorker:
         self.redis = RedisProjection(
             settings.redis_url,
             settings.redis_prefix,
-            settings.window_names,
+            tuple(config.windows),
             ttl_s,
             self.customer_view,
             self.metrics,
@@ -350,16 +353,7 @@ class ContactsWorker:
         if found is None:
             return None
         engine, timeline = found
-        config = self.engines.config
-        return customer_view(
-            customer_id,
-            timeline,
-            engine.now_ms,
-            config.windows,
-            config.repeat_interval_ms,
-            self.settings.burst_rule,
-            config.all_definitions,
-        )
+        return self.lookups.view(customer_id, timeline, engine.now_ms)
 
     def top_reasons(self, limit: int = 20) -> list[ReasonTrend]:
         """Reasons customers come back for today, against yesterday (cluster-wide)."""
@@ -400,14 +394,6 @@ def _quiet_client_loggers(level: str) -> None:
     the per-record path builds a LogRecord per record even when no handler prints it."""
     for name in ("", "aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(name).setLevel(level.upper())
-
-
-@lru_cache(maxsize=1 << 20)
-def customer_partition(customer_id: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2) on the customer id: Java clients, aiokafka and
-    librdkafka's ``murmur2_random`` put a customer's records there already. Cached: murmur2
-    is pure Python in aiokafka, and customers come back."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _raw_topic(

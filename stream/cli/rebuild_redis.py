@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from stream.app.changelog import changelog_topic, read_changelog
 from stream.app.kafka_options import client_options
 from stream.cli.options import settings_options
-from stream.engine.lookup import CustomerView, customer_view
+from stream.engine.lookup import CustomerView, Lookups
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
 from stream.sinks.redis_projection import RedisProjection, redis_tls_options
@@ -29,25 +29,19 @@ async def _rebuild(settings: Settings) -> int:
     changelog = await read_changelog(changelog_topic(settings.app_id), client_options(settings))
     timelines = changelog.timelines
     now_ms = int(time.time() * 1000)
-    windows, interval = settings.window_ms, settings.repeat_interval_ms
+    windows = settings.window_ms
+    lookups = Lookups(
+        windows, settings.repeat_interval_ms, settings.burst_rule, settings.repeat_definitions
+    )
 
     def view_of(customer_id: str) -> CustomerView:
-        timeline = timelines[customer_id]
-        return customer_view(
-            customer_id,
-            timeline,
-            now_ms,
-            windows,
-            interval,
-            settings.burst_rule,
-            settings.repeat_definitions,
-        )
+        return lookups.view(customer_id, timelines[customer_id], now_ms)
 
     ttl_s = max(windows.values()) // 1000
     projection = RedisProjection(
         settings.redis_url,
         settings.redis_prefix,
-        settings.window_names,
+        tuple(windows),
         ttl_s,
         view_of,
         PipelineMetrics(CollectorRegistry()),

@@ -8,71 +8,8 @@ from typing import NamedTuple
 
 from stream.engine.definitions import Definition, MatchingKey
 from stream.engine.drilldown import Burst, bursts_since
-from stream.engine.periods import Calendar
-from stream.engine.timeline import CustomerTimeline, dimension_of
-
-_UTC = Calendar("UTC")
-
-
-def customer_lookup(
-    timeline: CustomerTimeline,
-    now_ms: int,
-    windows: Mapping[str, int],
-    repeat_interval_ms: int,
-    definitions: Sequence[Definition] = (),
-) -> dict[str, str]:
-    """The Redis hash fields: counts per rolling window and the last contact; for each
-    definition other than by customer at ``repeat_interval_ms``, ``is_repeat_<name>``
-    (e.g. whether the last contact repeats one about the same reason).
-
-    Values are strings, as Redis stores them. ``updated_at`` is the writer's to add.
-    """
-    fields: dict[str, str] = {}
-    contacts = timeline.contacts
-    count = len(contacts)
-    # repeats_from[i]: repeats among contacts[i:] (a repeat's predecessor may lie before i).
-    repeats_from = [0] * (count + 1)
-    for index in range(count - 1, 0, -1):
-        close = contacts[index][0] - contacts[index - 1][0] <= repeat_interval_ms
-        repeats_from[index] = repeats_from[index + 1] + close
-    for name, length in windows.items():
-        first = timeline.index_from(now_ms - length + 1)
-        contacts_field, repeats_field = _window_fields(name)
-        fields[contacts_field] = str(count - first)
-        fields[repeats_field] = str(repeats_from[max(first, 1)] if count else 0)
-    if timeline:
-        last = len(timeline) - 1
-        timestamp, _, channel, reason, dimensions = timeline.contacts[last]
-        fields["last_contact_at"] = _UTC.to_rfc3339_ms(timestamp)
-        fields["last_channel"] = channel
-        fields["last_reason"] = reason
-        for label in dimensions:  # last_queue, ... for the extra dimensions
-            fields[f"last_{dimension_of(label)}"] = label[1]
-        fields["is_repeat"] = "1" if timeline.is_repeat(last, repeat_interval_ms) else "0"
-        for definition in definitions:
-            if (definition.matching_key, definition.repeat_interval_ms) != (
-                MatchingKey.CUSTOMER,
-                repeat_interval_ms,
-            ):
-                repeat = _last_is_repeat(timeline, definition)
-                fields[f"is_repeat_{definition.name}"] = "1" if repeat else "0"
-    return fields
-
-
-@lru_cache(maxsize=64)
-def _window_fields(window: str) -> tuple[str, str]:
-    return f"contacts_{window}", f"repeat_contacts_{window}"
-
-
-def _last_is_repeat(timeline: CustomerTimeline, definition: Definition) -> bool:
-    """Whether the last contact repeats its predecessor under ``definition``."""
-    contacts = timeline.contacts
-    timestamp, reason = contacts[-1][0], contacts[-1][3]
-    for earlier in reversed(contacts[:-1]):
-        if definition.matching_key is MatchingKey.CUSTOMER or earlier[3] == reason:
-            return timestamp - earlier[0] <= definition.repeat_interval_ms
-    return False
-
+from stream.engine.periods import utc_rfc3339_ms
+from stream.engine.timeline import CustomerTimeline, Label, dimension_of
 
 # Bursts are kept (and so looked for) for a day.
 BURSTS_KEPT_MS = 86_400_000
@@ -84,21 +21,102 @@ class CustomerView(NamedTuple):
     fields: dict[str, str]
     bursts: list[Burst]
     contacts: int  # all the customer's retained contacts
+    window_contacts: tuple[int, ...]  # contacts per rolling window, in the windows' order
 
 
-def customer_view(
-    customer_id: str,
-    timeline: CustomerTimeline,
-    now_ms: int,
-    windows: Mapping[str, int],
-    repeat_interval_ms: int,
-    burst: tuple[int, int],
-    definitions: Sequence[Definition] = (),
-) -> CustomerView:
-    """``burst`` is (contacts, span_ms): how many contacts within how long make a burst."""
-    size, span_ms = burst
-    return CustomerView(
-        customer_lookup(timeline, now_ms, windows, repeat_interval_ms, definitions),
-        bursts_since(customer_id, timeline, size, span_ms, now_ms - BURSTS_KEPT_MS),
-        len(timeline),
-    )
+class Lookups:
+    """The lookups of one configuration: the Redis hash fields, and the whole view.
+
+    Built once per configuration: what does not depend on the customer (each window's
+    field names, which definitions need an ``is_repeat_<name>`` field of their own) is
+    worked out here, not again for every changed customer.
+    """
+
+    def __init__(
+        self,
+        windows: Mapping[str, int],
+        repeat_interval_ms: int,
+        burst: tuple[int, int],
+        definitions: Sequence[Definition] = (),
+    ) -> None:
+        """``burst`` is (contacts, span_ms): how many contacts within how long make a burst.
+        Definitions other than by customer at ``repeat_interval_ms`` each get a field
+        saying whether the last contact repeats under them (e.g. about the same reason)."""
+        self.windows = tuple(
+            (length, f"contacts_{name}", f"repeat_contacts_{name}")
+            for name, length in windows.items()
+        )
+        self.repeat_interval_ms = repeat_interval_ms
+        self.definitions = tuple(
+            (definition, f"is_repeat_{definition.name}")
+            for definition in definitions
+            if (definition.matching_key, definition.repeat_interval_ms)
+            != (MatchingKey.CUSTOMER, repeat_interval_ms)
+        )
+        self.burst_size, self.burst_span_ms = burst
+
+    def view(self, customer_id: str, timeline: CustomerTimeline, now_ms: int) -> CustomerView:
+        fields, window_contacts = self._fields(timeline, now_ms)
+        count = len(timeline)
+        bursts = (
+            bursts_since(
+                customer_id,
+                timeline,
+                self.burst_size,
+                self.burst_span_ms,
+                now_ms - BURSTS_KEPT_MS,
+            )
+            if count >= self.burst_size  # most customers: too few contacts for any burst
+            else []
+        )
+        return CustomerView(fields, bursts, count, window_contacts)
+
+    def _fields(
+        self, timeline: CustomerTimeline, now_ms: int
+    ) -> tuple[dict[str, str], tuple[int, ...]]:
+        """The Redis hash fields (counts per rolling window, the last contact) and the
+        contacts per window. Values are strings, as Redis stores them; ``updated_at`` is
+        the writer's to add."""
+        fields: dict[str, str] = {}
+        contacts = timeline.contacts
+        count = len(contacts)
+        interval = self.repeat_interval_ms
+        # repeats_from[i]: repeats among contacts[i:] (a repeat's predecessor may lie before
+        # i; the first contact is never a repeat, so repeats_from[0] == repeats_from[1]).
+        repeats_from = [0] * (count + 1)
+        for index in range(count - 1, 0, -1):
+            close = contacts[index][0] - contacts[index - 1][0] <= interval
+            repeats_from[index] = repeats_from[index + 1] + close
+        repeats_from[0] = repeats_from[min(1, count)]
+        window_contacts = []
+        for length, contacts_field, repeats_field in self.windows:
+            first = timeline.index_from(now_ms - length + 1)
+            window_contacts.append(count - first)
+            fields[contacts_field] = str(count - first)
+            fields[repeats_field] = str(repeats_from[first])
+        if count:
+            timestamp, _, channel, reason, dimensions = contacts[-1]
+            fields["last_contact_at"] = utc_rfc3339_ms(timestamp)
+            fields["last_channel"] = channel
+            fields["last_reason"] = reason
+            for label in dimensions:  # last_queue, ... for the extra dimensions
+                fields[_last_field(label)] = label[1]
+            fields["is_repeat"] = "1" if timeline.is_repeat(count - 1, interval) else "0"
+            for definition, field in self.definitions:
+                fields[field] = "1" if _last_is_repeat(timeline, definition) else "0"
+        return fields, tuple(window_contacts)
+
+
+@lru_cache(maxsize=256)
+def _last_field(label: Label) -> str:
+    return f"last_{dimension_of(label)}"
+
+
+def _last_is_repeat(timeline: CustomerTimeline, definition: Definition) -> bool:
+    """Whether the last contact repeats its predecessor under ``definition``."""
+    contacts = timeline.contacts
+    timestamp, reason = contacts[-1][0], contacts[-1][3]
+    for earlier in reversed(contacts[:-1]):
+        if definition.matching_key is MatchingKey.CUSTOMER or earlier[3] == reason:
+            return timestamp - earlier[0] <= definition.repeat_interval_ms
+    return False

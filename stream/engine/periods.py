@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -68,6 +69,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _utc(timestamp_ms: int) -> datetime:
     # Integer arithmetic: fromtimestamp(ms / 1000) can round across a period boundary.
     return _EPOCH + timedelta(milliseconds=timestamp_ms)
+
+
+def utc_rfc3339_ms(timestamp_ms: int) -> str:
+    """``Calendar("UTC").to_rfc3339_ms``, character for character: the Redis lookups format
+    a time per changed customer, and the ``datetime`` round trip (add, convert,
+    ``isoformat``, replace the offset) was a sixth of building one. Whole minutes come
+    from a cache (recent events share them), seconds and milliseconds from tables."""
+    minutes, within = divmod(timestamp_ms, 60_000)
+    second, millis = divmod(within, 1000)
+    return _utc_minute(minutes) + _SECONDS[second] + _MILLIS[millis]
+
+
+@lru_cache(maxsize=4096)
+def _utc_minute(minutes_since_epoch: int) -> str:
+    """``YYYY-MM-DDTHH:MM:``"""
+    return _utc(minutes_since_epoch * 60_000).isoformat(timespec="minutes")[:16] + ":"
+
+
+_SECONDS = tuple(f"{second:02}" for second in range(60))
+_MILLIS = tuple(f".{millis:03}Z" for millis in range(1000))
 
 
 # A step that always lands inside the next period, from that period's first day.

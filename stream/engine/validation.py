@@ -59,26 +59,31 @@ def decode_contact(
 def contact_from_mapping(
     document: dict[str, Any], dimensions: tuple[str, ...] = ()
 ) -> ContactEvent:
-    """Validate a decoded JSON object field by field (raises ``_Invalid``)."""
+    """Validate a decoded JSON object field by field (raises ``_Invalid``), in the order
+    of ``ContactEvent``'s fields: the first invalid one is the one reported. (Positional
+    arguments: keywords made building the event a tenth of validating it.)"""
     return ContactEvent(
-        contact_id=_identifier(document, "contact_id"),
-        customer_id=_customer_id(document),
-        timestamp_ms=parse_timestamp_ms(_required(document, "timestamp")),
-        channel=_label(document, "channel"),
-        reason=_label(document, "reason"),
-        inbound=_is_inbound(document.get("direction")),
-        chain_id=_optional_text(document, "chain_id"),
-        status=_status(document),
-        wait_ms=_wait_ms(document),
-        dimensions=tuple(_label(document, name) for name in dimensions),
+        _identifier(document, "contact_id"),
+        _customer_id(document),
+        parse_timestamp_ms(_required(document, "timestamp")),
+        _label(document, "channel"),
+        _label(document, "reason"),
+        _is_inbound(document.get("direction")),
+        _optional_text(document, "chain_id"),
+        _status(document),
+        _wait_ms(document),
+        tuple([_label(document, name) for name in dimensions]),
     )
 
 
 def parse_timestamp_ms(value: Any) -> int:
     """RFC 3339 string, or epoch seconds / milliseconds number, to integer ms."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, str):  # first: nearly every producer writes RFC 3339
+        millis = _string_ms(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise _Invalid(RejectReason.BAD_TYPE, f"timestamp is a {type(value).__name__}")
-    millis = _string_ms(value) if isinstance(value, str) else _number_ms(value)
+    else:
+        millis = _number_ms(value)
     if not 0 <= millis < MAX_TIMESTAMP_MS:
         raise _Invalid(RejectReason.BAD_TIMESTAMP, f"timestamp {value!r} out of range")
     return millis

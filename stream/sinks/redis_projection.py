@@ -1,5 +1,5 @@
-"""Per-customer lookups in Redis (contract section 4), written in pipelined batches, with
-the drill-down beside them: top customers per rolling window and recent bursts.
+"""Per-customer lookups in Redis (contract section 4), written in batches by a server-side
+script, with the drill-down beside them: top customers per rolling window and recent bursts.
 
 Redis is a projection, never the source of truth: the projection only remembers *which*
 customers changed and asks the engine for their current view when it writes. A Redis
@@ -13,16 +13,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import hiredis
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from stream.engine.drilldown import Burst
 from stream.engine.lookup import BURSTS_KEPT_MS, CustomerView
-from stream.engine.periods import Calendar
+from stream.engine.periods import utc_rfc3339_ms
 from stream.metrics.pipeline import PipelineMetrics
 from stream.settings import Settings
 
@@ -30,11 +32,13 @@ log = logging.getLogger(__name__)
 
 ViewOf = Callable[[str], CustomerView | None]  # None: the customer has no state any more
 BATCH = 2_000
+# Customers per script call: Redis runs a script to its end before serving anyone else,
+# and this many take it a millisecond or two (docs/BENCHMARKS.md).
+CHUNK = 100
 MAX_BACKOFF_S = 10.0
-# A whole pipelined batch must be answered within this; Redis answers 2,000 writes in
-# milliseconds, so only a hung server or network reaches it.
+# A chunk's script must be answered within this; Redis runs one in milliseconds, so only
+# a hung server or network reaches it.
 WRITE_TIMEOUT_S = 5.0
-_UTC = Calendar("UTC")
 
 
 def redis_tls_options(settings: Settings) -> dict[str, str]:
@@ -83,20 +87,116 @@ def top_reasons_key(prefix: str) -> str:
     return f"{prefix}top:reasons"
 
 
-def burst_json(burst: Burst) -> bytes:
+def burst_text(burst: Burst) -> str:
+    """A burst as the bursts set's member: a JSON object."""
     return orjson.dumps(
         {
             "customer_id": burst.customer_id,
             "contacts": burst.contacts,
             "minutes": burst.span_ms / 60_000,
-            "at": _UTC.to_rfc3339_ms(burst.at_ms),
+            "at": utc_rfc3339_ms(burst.at_ms),
             "channel": burst.channel,
             "reason": burst.reason,
         }
-    )
+    ).decode()
+
+
+# One script call writes a chunk of customers. Through a redis-py pipeline every command
+# (several per customer) cost Python work to pack, send and read its reply: a sixth of the
+# worker's time. The chunk travels as one MessagePack argument instead, packed in C by
+# msgspec and unpacked in C by Redis's cmsgpack.
+# KEYS: each window's top-customers set, the bursts set, then the lookup hash of every
+# written customer and of every customer gone, in that order.
+# ARGV: the window count, the lookups' TTL, whether to trim the drill-down (once per
+# batch, after its last chunk), the top-set size, the oldest burst score kept, the bursts'
+# TTL, and the chunk: [written, gone], where a written customer is [id, its hash fields
+# and values, contacts per window (none with under two contacts: in no top set), its
+# bursts as score, member, score, member, ...] and gone lists ids.
+WRITE_LOOKUPS = """
+local windows, ttl = tonumber(ARGV[1]), ARGV[2]
+local written, gone = unpack(cmsgpack.unpack(ARGV[7]))
+local bursts = KEYS[windows + 1]
+local added, removed, found = {}, {}, {}
+for w = 1, windows do added[w], removed[w] = {}, {} end
+
+-- unpack() is bounded by Lua's stack: long argument lists go in slices.
+local function call_in_slices(command, key, items)
+  for first = 1, #items, 1000 do
+    redis.call(command, key, unpack(items, first, math.min(first + 999, #items)))
+  end
+end
+
+for i, customer in ipairs(written) do
+  local key, id = KEYS[windows + 1 + i], customer[1]
+  redis.call('HSET', key, unpack(customer[2]))
+  redis.call('EXPIRE', key, ttl)
+  for w, contacts in ipairs(customer[3]) do
+    if contacts >= 2 then  -- a repeat customer in this window
+      local into = added[w]
+      into[#into + 1], into[#into + 2] = contacts, id
+    else
+      removed[w][#removed[w] + 1] = id
+    end
+  end
+  for _, item in ipairs(customer[4]) do found[#found + 1] = item end
+end
+for i, id in ipairs(gone) do
+  redis.call('DEL', KEYS[windows + 1 + #written + i])
+  for w = 1, windows do removed[w][#removed[w] + 1] = id end
+end
+
+-- A chunk holds each customer once, so these commute with the writes above.
+for w = 1, windows do
+  call_in_slices('ZADD', KEYS[w], added[w])
+  call_in_slices('ZREM', KEYS[w], removed[w])
+end
+call_in_slices('ZADD', bursts, found)  -- same burst, same member: adding it again is a no-op
+
+if ARGV[3] == '1' then  -- keep the drill-down bounded: the top N per set, a day of bursts
+  local top_size = tonumber(ARGV[4])
+  for w = 1, windows do
+    redis.call('ZREMRANGEBYRANK', KEYS[w], 0, -top_size - 1)
+    redis.call('EXPIRE', KEYS[w], ttl)
+  end
+  redis.call('ZREMRANGEBYSCORE', bursts, '-inf', ARGV[5])
+  redis.call('ZREMRANGEBYRANK', bursts, 0, -top_size - 1)
+  redis.call('EXPIRE', bursts, ARGV[6])
+end
+"""
+
+
+class _Chunk:
+    """The customers of one script call, as ``WRITE_LOOKUPS`` reads them."""
+
+    def __init__(self, prefix: str, updated_at: str) -> None:
+        self.prefix = prefix
+        self.updated_at = updated_at
+        self.written: list[tuple[Any, ...]] = []
+        self.written_keys: list[str] = []
+        self.gone: list[str] = []
+        self.gone_keys: list[str] = []
+
+    def add(self, customer_id: str, view: CustomerView | None) -> None:
+        key = customer_key(self.prefix, customer_id)
+        if view is None:
+            self.gone.append(customer_id)
+            self.gone_keys.append(key)
+            return
+        fields = [*chain.from_iterable(view.fields.items()), "updated_at", self.updated_at]
+        # With one contact ever, the customer is in no top set.
+        counts = view.window_contacts if view.contacts >= 2 else ()
+        bursts = [item for burst in view.bursts for item in (burst.at_ms, burst_text(burst))]
+        self.written.append((customer_id, fields, counts, bursts))
+        self.written_keys.append(key)
+
+    def packed(self) -> bytes:
+        return msgspec.msgpack.encode((self.written, self.gone))
 
 
 class RedisProjection:
+    """Writes the pending customers' views; ``windows`` names the rolling windows in the
+    order of ``CustomerView.window_contacts``."""
+
     def __init__(
         self,
         url: str,
@@ -111,8 +211,8 @@ class RedisProjection:
         options = dict(socket_connect_timeout=2, **(tls or {}))
         # For the HTTP views' reads: a timeout per command.
         self.client = aioredis.Redis.from_url(url, socket_timeout=5, **options)
-        # For the batches: one timeout per batch (WRITE_TIMEOUT_S), not one asyncio timer
-        # per reply, and commands packed in C: both showed in the worker's profile.
+        # For the batches: one timeout per script call (WRITE_TIMEOUT_S), and commands
+        # packed in C: both showed in the worker's profile.
         self._writer = pack_in_c(aioredis.Redis.from_url(url, socket_timeout=None, **options))
         self.prefix = prefix
         self.windows = tuple(windows)
@@ -120,6 +220,11 @@ class RedisProjection:
         self.view_of = view_of
         self.metrics = metrics
         self.top_size = top_size
+        self._drilldown_keys = (
+            *(top_customers_key(prefix, window) for window in self.windows),
+            bursts_key(prefix),
+        )
+        self._write_lookups = self._writer.register_script(WRITE_LOOKUPS)
         self.pending: set[str] = set()
         self.healthy = False
 
@@ -138,55 +243,26 @@ class RedisProjection:
 
     async def _write(self, customer_ids: list[str]) -> None:
         now_ms = int(time.time() * 1000)
-        updated_at = _UTC.to_rfc3339_ms(now_ms)
-        pipe = self._writer.pipeline(transaction=False)
-        for customer_id in customer_ids:
-            view = self.view_of(customer_id)
-            self._write_customer(pipe, customer_id, view, updated_at)
-        self._trim(pipe, now_ms)
-        async with asyncio.timeout(WRITE_TIMEOUT_S):  # TimeoutError is an OSError: retried
-            await pipe.execute()
-
-    def _write_customer(
-        self,
-        pipe: aioredis.client.Pipeline,
-        customer_id: str,
-        view: CustomerView | None,
-        updated_at: str,
-    ) -> None:
-        key = customer_key(self.prefix, customer_id)
-        if view is None:
-            pipe.delete(key)
-            for window in self.windows:
-                pipe.zrem(top_customers_key(self.prefix, window), customer_id)
-            return
-        fields = view.fields
-        fields["updated_at"] = updated_at
-        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-        pipe.expire(key, self.ttl_seconds)
-        if view.contacts >= 2:  # with one contact ever, the customer is in no top set
-            for window in self.windows:
-                top = top_customers_key(self.prefix, window)
-                contacts = int(fields[f"contacts_{window}"])
-                if contacts >= 2:  # a repeat customer in this window
-                    pipe.zadd(top, {customer_id: contacts})
-                else:
-                    pipe.zrem(top, customer_id)
-        if view.bursts:  # same burst, same member: adding it again is a no-op
-            pipe.zadd(
-                bursts_key(self.prefix), {burst_json(burst): burst.at_ms for burst in view.bursts}
-            )
-
-    def _trim(self, pipe: aioredis.client.Pipeline, now_ms: int) -> None:
-        """Keep the drill-down bounded: the top N per set, bursts of the last day."""
-        for window in self.windows:
-            top = top_customers_key(self.prefix, window)
-            pipe.zremrangebyrank(top, 0, -self.top_size - 1)
-            pipe.expire(top, self.ttl_seconds)
-        bursts = bursts_key(self.prefix)
-        pipe.zremrangebyscore(bursts, "-inf", now_ms - BURSTS_KEPT_MS)
-        pipe.zremrangebyrank(bursts, 0, -self.top_size - 1)
-        pipe.expire(bursts, BURSTS_KEPT_MS // 1000)
+        updated_at = utc_rfc3339_ms(now_ms)
+        for start in range(0, len(customer_ids), CHUNK):
+            chunk = _Chunk(self.prefix, updated_at)
+            for customer_id in customer_ids[start : start + CHUNK]:
+                chunk.add(customer_id, self.view_of(customer_id))
+            keys = [*self._drilldown_keys, *chunk.written_keys, *chunk.gone_keys]
+            trim = start + CHUNK >= len(customer_ids)  # once per batch, after its last chunk
+            args: list[int | bytes] = [
+                len(self.windows),
+                self.ttl_seconds,
+                int(trim),
+                self.top_size,
+                now_ms - BURSTS_KEPT_MS,
+                BURSTS_KEPT_MS // 1000,
+                chunk.packed(),
+            ]
+            # TimeoutError is an OSError: retried. redis-py's Script loads the script again
+            # when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self._write_lookups(keys, args)
 
     async def run(self, interval_s: float = 0.2) -> None:
         """Flush forever; on failure count it, back off, keep the pending set, retry."""

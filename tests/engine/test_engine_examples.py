@@ -16,7 +16,7 @@ from stream.engine import (
     RejectReason,
 )
 from stream.engine.definitions import Definition, MatchingKey
-from stream.engine.lookup import customer_lookup
+from stream.engine.lookup import Lookups
 from stream.engine.timeline import dimension_label
 
 HOUR = 3_600_000
@@ -209,7 +209,8 @@ def test_an_extra_dimension_counts_per_value_and_appears_in_the_lookup():
     assert day[dimension_label("queue", "billing")] == Figures(2, 1, 1, 1, 0, 0, 2)
     assert day[dimension_label("queue", "unknown")].customers == 1
     assert day[TOTAL].customers == 2  # the contract's figures are unchanged
-    fields = customer_lookup(engine.customers["u"], engine.now_ms, {"24h": DAY}, DAY)
+    lookups = Lookups({"24h": DAY}, DAY, (3, HOUR))
+    fields = lookups.view("u", engine.customers["u"], engine.now_ms).fields
     assert fields["last_queue"] == "billing"
 
 
@@ -220,9 +221,8 @@ def test_the_lookup_says_whether_the_last_contact_repeats_under_each_definition(
     engine.ingest(ContactEvent("a", "u", OCT_31_2017 - 3 * HOUR, reason="billing"))
     engine.ingest(ContactEvent("b", "u", OCT_31_2017 - 2 * HOUR, reason="login"))
     engine.ingest(ContactEvent("c", "u", OCT_31_2017, reason="billing"))
-    fields = customer_lookup(
-        engine.customers["u"], engine.now_ms, {"24h": DAY}, 7 * DAY, [same_issue, quick]
-    )
+    lookups = Lookups({"24h": DAY}, 7 * DAY, (3, HOUR), [same_issue, quick])
+    fields = lookups.view("u", engine.customers["u"], engine.now_ms).fields
     # The billing call repeats the billing call three hours before (same issue, within a
     # day), and the login call two hours before, which is not within quick's hour.
     assert (fields["is_repeat"], fields["is_repeat_same_issue"], fields["is_repeat_quick"]) == (

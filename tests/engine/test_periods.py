@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream.engine import Calendar, PeriodKind
+from stream.engine.periods import utc_rfc3339_ms
 from tests.reference import period_label, period_range
 
 zones = st.sampled_from(
@@ -25,3 +26,12 @@ def test_period_of_matches_reference(zone, kind, instant):
 def test_iso_week_labels_across_a_year_end():
     period = Calendar().period_of(PeriodKind.WEEK, 1_546_214_400_000)  # Mon 2018-12-31
     assert period.label == "2019-W01"
+
+
+# Year 1 to year 9999, every instant RFC 3339 can write.
+writable = st.integers(-62_135_596_800_000, 253_402_300_799_999)
+
+
+@given(st.one_of(writable, instants, st.integers(0, 86_400_000)))
+def test_the_fast_utc_format_is_the_calendars_character_for_character(instant):
+    assert utc_rfc3339_ms(instant) == Calendar("UTC").to_rfc3339_ms(instant)

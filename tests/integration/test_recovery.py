@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream.app.changelog import changelog_topic
 from stream.app.recovery import fetched_highwaters, recover_to_fetched_highwaters
-from stream.app.worker import customer_partition
+from stream.app.routing import customer_partition
 from stream.embedded import EmbeddedBroker
 from tests.integration.test_embedded import create_topic, unique
 from tests.integration.workers import Stack
