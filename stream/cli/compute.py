@@ -12,7 +12,6 @@ import orjson
 
 from stream.cli.compute_engine import engine_figures
 from stream.cli.compute_parts import read_input
-from stream.cli.denominator_files import add_denominators, parse_denominator_option
 from stream.durations import parse_duration_ms
 from stream.engine import (
     Calendar,
@@ -21,7 +20,7 @@ from stream.engine import (
     Rejection,
 )
 from stream.engine.batch import PeriodFinder
-from stream.engine.bulk import BulkBatch, figures_of
+from stream.engine.bulk import BulkBatch, Contacts, figures_of
 from stream.engine.events import Outcome
 from stream.engine.exclusions import (
     DEFAULT_ANONYMOUS_CUSTOMER_IDS,
@@ -41,6 +40,18 @@ if TYPE_CHECKING:
 
 # Past this many, invalid lines are only counted: a broken export must not flood a terminal.
 MAX_REPORTED_LINES = 1000
+
+
+def _denominator_files(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Path]:
+    """``--denominator`` options; their module (which imports the settings, a fifth of a
+    second) only when one is given."""
+    if not values:
+        return {}
+    from stream.cli.denominator_files import parse_denominator_option
+
+    return parse_denominator_option(ctx, param, values)
 
 
 @click.command()
@@ -96,7 +107,7 @@ MAX_REPORTED_LINES = 1000
     "denominators",
     multiple=True,
     metavar="NAME=FILE",
-    callback=parse_denominator_option,
+    callback=_denominator_files,
     help="JSON Lines of count records (e.g. orders), repeatable: adds denominators.NAME",
 )
 @click.option(
@@ -131,17 +142,19 @@ def compute(
     # The live worker's exclusions, before the engine as there: both count the same contacts.
     excluded = ExcludedContacts(policy, PeriodFinder(calendar, kind))
     batch = BulkBatch(DEFAULT_MAX_RECORD_BYTES, policy.anonymous_customer_ids)
-    columns = _read(paths, batch, rejections)
+    contacts = _read(paths, batch, rejections)
     if batch.needs_engine:
         # The fast read reported the invalid lines already (the same lines, judged alike).
         results = engine_figures(paths, excluded, calendar, kind, interval_ms, _already_reported)
     else:
-        results = figures_of(*columns, calendar, kind, interval_ms)
+        results = figures_of(contacts, calendar, kind, interval_ms)
     rows = [
         _as_json(result, calendar, customer_base) | _exclusions_json(result, excluded)
         for result in results
     ]
     if denominators:
+        from stream.cli.denominator_files import add_denominators
+
         add_denominators(rows, denominators, calendar, kind)
     if output == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -177,8 +190,8 @@ class Rejections:
         self.counts.update(counts)
 
 
-def _read(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> tuple[Any, Any]:
-    """Customer codes and timestamps of every valid inbound contact; a bar on a terminal."""
+def _read(paths: list[Path], batch: BulkBatch, rejections: Rejections) -> Contacts:
+    """Every valid inbound contact; a bar on a terminal."""
     if not sys.stderr.isatty():
         return read_input(paths, batch, rejections, _no_progress)
     from rich.console import Console

@@ -2,10 +2,9 @@
 
 The input (files in order) is cut in two at a line boundary. A forked child reads the
 second part into its own ``BulkBatch`` while this process reads the first; the child sends
-back a summary (its distinct customers, per-row codes and times, contact_id hashes) and its
-rejections. Only the first of duplicate contacts counts, so when the two parts may share a
-contact_id this process reads the second part itself, after the first, as one process
-would: the answer never depends on the split.
+back its contacts (customers and contact_ids as exact numbers, times) and its rejections,
+which this process appends to its own: duplicates across the split are found afterwards,
+as within a part, so the answer never depends on the split.
 """
 
 from __future__ import annotations
@@ -19,15 +18,15 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
-from stream.engine.bulk import BatchSummary, BulkBatch, Int64Array
+from stream.engine.bulk import BatchSummary, BulkBatch, Contacts
 from stream.engine.events import Rejection
 
 # Lines are decoded this many bytes at a time: big enough for C loops, small enough for caches.
 CHUNK_BYTES = 4 << 20
 # Below this, forking and merging cost more than the second core gives back.
 PARALLEL_FROM_BYTES = 32 << 20
-# The parent's share of the bytes: it also merges and counts when the child is done.
-PARENT_SHARE_PERCENT = 45
+# The parent's share of the bytes: the child also packs its contacts up to send them.
+PARENT_SHARE_PERCENT = 52
 # Rejections a child sends back with their lines; beyond, only counts (the first ones print).
 MAX_SENT_REJECTIONS = 1000
 
@@ -62,31 +61,28 @@ def read_input(
     on_rejection: RejectionLog,
     advance: Advance,
     parallel_from: int = PARALLEL_FROM_BYTES,
-) -> tuple[Int64Array, Int64Array]:
-    """Every line of ``paths`` into ``batch``; returns its (customer codes, timestamps)."""
+) -> Contacts:
+    """Every line of ``paths`` into ``batch``; returns its contacts."""
     segments = [Segment(path, 0, path.stat().st_size) for path in paths]
     total = sum(segment.end for segment in segments)
     if total < parallel_from or (os.cpu_count() or 1) < 2:
         read_segments(segments, batch, on_rejection, advance)
-        return batch.columns()
+        return batch.contacts()
     first, second = split(segments)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(second, batch.max_record_bytes, sender))
+    child = context.Process(target=_child, args=(second, batch, sender))
     child.start()
     sender.close()
     lines_before = read_segments(first, batch, on_rejection, advance)
-    hashes = batch.contact_hashes()  # while the child may still be reading
     result = _receive(receiver, child)
     if result is not None:
-        merged = batch.merged_with(result.summary, hashes)
-        if merged is not None:
-            _replay(result, second, first, lines_before, on_rejection)
-            advance(sum(segment.end - segment.start for segment in second))
-            return merged
+        _replay(result, second, first, lines_before, on_rejection)
+        advance(sum(segment.end - segment.start for segment in second))
+        return batch.merged_with(result.summary)
     before = _continued_lines(first, second, lines_before)
     read_segments(second, batch, on_rejection, advance, before)
-    return batch.columns()
+    return batch.contacts()
 
 
 def split(segments: list[Segment]) -> tuple[list[Segment], list[Segment]]:
@@ -134,23 +130,20 @@ def read_segments(
         ) -> None:
             on_rejection(path, before + number, rejection)
 
-        count = 0
+        line = 1  # the number of the next chunk's first line
+        newline_count = 0
         with segment.path.open("rb") as handle:
             handle.seek(segment.start)
-            for chunk, first_line in chunks(handle, CHUNK_BYTES, segment.end - segment.start):
-                lines = batch.add_lines(chunk, first_line, report)
+            for chunk in chunks(handle, CHUNK_BYTES, segment.end - segment.start):
+                line += batch.add_lines(chunk, line, report)
                 advance(len(chunk))
-                count = first_line - 1 + lines - (not chunk.endswith(b"\n"))
-        newlines.append(count)
+                newline_count = line - 1 - (not chunk.endswith(b"\n"))
+        newlines.append(newline_count)
     return newlines
 
 
-def chunks(
-    handle: IO[bytes], size: int = CHUNK_BYTES, limit: int | None = None
-) -> Iterator[tuple[bytes, int]]:
-    """Whole lines, about ``size`` bytes at a time (``limit`` bytes in all, if given), with
-    the number of each chunk's first line."""
-    line = 1
+def chunks(handle: IO[bytes], size: int = CHUNK_BYTES, limit: int | None = None) -> Iterator[bytes]:
+    """Whole lines, about ``size`` bytes at a time (``limit`` bytes in all, if given)."""
     carry = b""
     left = limit
     while block := handle.read(size if left is None else min(size, left)):
@@ -160,12 +153,10 @@ def chunks(
         if not cut:
             carry += block
             continue
-        chunk = carry + block[:cut]
+        yield carry + block[:cut]
         carry = block[cut:]
-        yield chunk, line
-        line += chunk.count(b"\n")
     if carry:
-        yield carry, line
+        yield carry
 
 
 def _continued_lines(first: list[Segment], second: list[Segment], newlines: list[int]) -> list[int]:
@@ -199,8 +190,9 @@ class _Kept:
         self.counts.update(counts)
 
 
-def _child(segments: list[Segment], max_record_bytes: int, sender: Connection) -> None:
-    batch = BulkBatch(max_record_bytes)
+def _child(segments: list[Segment], parent: BulkBatch, sender: Connection) -> None:
+    """Read ``segments`` into a new batch like the parent's (still empty when forked)."""
+    batch = BulkBatch(parent.max_record_bytes, parent.anonymous_ids)
     kept = _Kept()
     for index, segment in enumerate(segments):
         kept.segment = index

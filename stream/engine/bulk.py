@@ -1,20 +1,29 @@
 """``rcr compute``'s fast path: many JSON Lines at once, the same answers as line by line.
 
 The reference is ``decode_contact`` on every line, then ``collect_timelines`` and
-``figures_per_period``. This module gets the same figures with the per-event work in C and
-numpy: msgspec decodes a line into a typed struct, numpy parses the common RFC 3339 layout
-and counts. Any line the fast decoder refuses, or that needs the slow path's judgement
-(stripping, odd timestamps, numbers orjson would refuse, invalid UTF-8, oversized), is
-handed to ``decode_contact`` itself, so rejections and their details are the slow path's.
-``tests/test_compute_bulk.py`` checks the equivalence on random valid and invalid lines.
+``figures_per_period``. This module gets the same figures with the per-line work in numpy:
+
+1. ``bulk_scan.scan`` judges the *flat* lines (string members only, no escapes: what
+   exporters write) a chunk at a time, from the positions of their quotes.
+2. Other lines are decoded one by one by msgspec into a typed struct, in C.
+3. Any line either of them refuses or doubts (stripping, odd timestamps, numbers orjson
+   would refuse, invalid UTF-8, oversized, chain and status fields) is handed to
+   ``decode_contact`` itself, so rejections, their details and line numbers are the slow
+   path's.
+
+Accepted contacts are kept as columns: customer and contact_id as exact numbers (the bytes
+as words, see ``Identifiers``), and timestamps. ``figures_of`` then finds duplicates and
+groups customers by sorting hashes of those numbers, checking every match exactly, and
+counts in numpy. ``tests/test_compute_bulk.py`` checks the equivalence on random valid and
+invalid lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
-from operator import attrgetter, ne
-from typing import Annotated, Literal, NamedTuple
+from operator import attrgetter, is_not, methodcaller, ne
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -22,24 +31,103 @@ import numpy.typing as npt
 import orjson
 
 from stream.engine.batch import PeriodFigures
+from stream.engine.bulk_scan import (
+    LONGEST,
+    MAX_WORDS,
+    BoolArray,
+    ChunkLines,
+    Int64Array,
+    LineContacts,
+    UInt64Array,
+    identifier_words,
+    parse_rfc3339,
+    scan,
+    words_from,
+)
 from stream.engine.events import ContactEvent, Rejection
 from stream.engine.figures import Figures
 from stream.engine.periods import Calendar, Period, PeriodKind
-from stream.engine.validation import MAX_FIELD_CHARS, MAX_TIMESTAMP_MS, decode_contact
+from stream.engine.validation import MAX_FIELD_CHARS, decode_contact
 
-Int64Array = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+Int32Array = npt.NDArray[np.int32]
 # (line number, rejection) for every invalid line, in file order.
 RejectionSink = Callable[[int, Rejection], None]
 
+
+class Identifiers(NamedTuple):
+    """Byte strings as numbers, exactly: each one's length and its bytes as little-endian
+    words, zero-padded. One longer than ``MAX_WORDS`` words has no words and a negative
+    length instead, ``-1 - n`` for the n-th entry of its batch's table of long identifiers.
+    ``hashes`` mixes both (equal identifiers, equal hashes) to sort by.
+    """
+
+    lengths: Int32Array
+    words: UInt64Array  # (count, width)
+    hashes: UInt64Array
+
+    @classmethod
+    def of(cls, lengths: Int64Array | Int32Array, words: UInt64Array) -> Identifiers:
+        return cls(lengths.astype(np.int32), words, _mixed(lengths, words))
+
+    @staticmethod
+    def concatenate(parts: list[Identifiers]) -> Identifiers:
+        width = max(part.words.shape[1] for part in parts)
+        return Identifiers(
+            np.concatenate([part.lengths for part in parts]),
+            np.concatenate([_widened(part.words, width) for part in parts]),
+            np.concatenate([part.hashes for part in parts]),
+        )
+
+    def take(self, rows: BoolArray) -> Identifiers:
+        return Identifiers(self.lengths[rows], self.words[rows], self.hashes[rows])
+
+    def equal(self, first: Int64Array, second: Int64Array) -> BoolArray:
+        """Whether rows ``first[i]`` and ``second[i]`` hold the same identifier."""
+        same: BoolArray = self.lengths[first] == self.lengths[second]
+        same &= (self.words[first] == self.words[second]).all(axis=1)
+        return same
+
+    def same_as_previous(self, order: Int64Array) -> BoolArray:
+        """Whether row ``order[i + 1]`` holds the same identifier as row ``order[i]``."""
+        lengths, words = self.lengths[order], self.words[order]
+        same: BoolArray = lengths[1:] == lengths[:-1]
+        for column in words.T:
+            same &= column[1:] == column[:-1]
+        return same
+
+    def key(self, row: int) -> tuple[int, bytes]:
+        return int(self.lengths[row]), self.words[row].tobytes()
+
+
+class Contacts(NamedTuple):
+    """Accepted inbound contacts, in input order, duplicates included."""
+
+    customers: Identifiers
+    contact_ids: Identifiers
+    timestamps: Int64Array
+
+    @staticmethod
+    def concatenate(parts: list[Contacts]) -> Contacts:
+        return Contacts(
+            Identifiers.concatenate([part.customers for part in parts]),
+            Identifiers.concatenate([part.contact_ids for part in parts]),
+            np.concatenate([part.timestamps for part in parts]),
+        )
+
+
+class BatchSummary(NamedTuple):
+    """What a batch read in another process sends back to be appended (``merged_with``)."""
+
+    contacts: Contacts
+    long_identifiers: list[bytes]  # the batch's table, in order
+    needs_engine: bool
+
+
 _Label = Annotated[str, msgspec.Meta(max_length=MAX_FIELD_CHARS)]
-# Keys of fields only the engine path judges (chains, abandons): an input mentioning one
-# anywhere is computed there (a false alarm, e.g. the word in a reason, only costs time).
-ENGINE_ONLY_KEYS = (b'"chain_id"', b'"status"', b'"wait_time"')
 
 
 class _Line(msgspec.Struct, gc=False):
-    """The fields the figures need. Unknown fields are skipped, never refused."""
+    """A line the scan left, decoded by msgspec. Unknown fields are skipped, never refused."""
 
     contact_id: str
     customer_id: str
@@ -47,6 +135,10 @@ class _Line(msgspec.Struct, gc=False):
     channel: _Label | None = None
     reason: _Label | None = None
     direction: Literal["inbound", "outbound"] | None = None
+    # Given (not null), decode_contact judges them and the engine path counts the input.
+    chain_id: Any = None
+    status: Any = None
+    wait_time: Any = None
 
 
 _decode_line = msgspec.json.Decoder(_Line).decode
@@ -55,6 +147,8 @@ _contact_ids = attrgetter("contact_id")
 _customer_ids = attrgetter("customer_id")
 _timestamps = attrgetter("timestamp")
 _directions = attrgetter("direction")
+_ENGINE_ONLY = tuple(map(attrgetter, ("chain_id", "status", "wait_time")))
+_to_bytes = methodcaller("encode", "utf-8", "surrogatepass")
 
 # msgspec skips unknown fields without the checks orjson applies to the whole document:
 # a number that overflows a double and nesting deeper than orjson's 1024 levels. Lines that
@@ -64,10 +158,24 @@ _directions = attrgetter("direction")
 _LONG_LINE = 200
 
 
+class _Decoded:
+    """Contacts of a chunk read line by line (not by the scan): line, customer, contact_id."""
+
+    def __init__(self) -> None:
+        self.lines: list[int] = []
+        self.customers: list[str] = []
+        self.contact_ids: list[str] = []
+
+    def extend(self, lines: Iterable[int], customers: Iterable[str], ids: Iterable[str]) -> None:
+        self.lines.extend(lines)
+        self.customers.extend(customers)
+        self.contact_ids.extend(ids)
+
+
 class BulkBatch:
     """Accepted inbound contacts of many lines, column by column, in file order.
 
-    Feed whole lines with ``add_lines``; ``figures_per_period`` then gives what
+    Feed whole lines with ``add_lines``; ``figures_of(batch.contacts(), ...)`` then gives what
     ``batch.figures_per_period(collect_timelines(events).values(), ...)`` gives for the
     events ``decode_contact`` accepts from the same lines.
     """
@@ -78,15 +186,10 @@ class BulkBatch:
         # anonymous contacts nor judges chains and abandons: it only notices them
         # (``needs_engine``), and the caller then computes with the engine path, which does.
         self.anonymous_ids = anonymous_ids
+        self._anonymous_words = _short_ascii_words(anonymous_ids)
         self.needs_engine = False
-        self._rows = 0  # accepted inbound contacts so far, duplicates included
-        # A customer's code is the row of its first contact; a contact_id maps to its first row.
-        self._customer_codes: dict[str, int] = {}
-        self._first_row_of: dict[str, int] = {}
-        self._customer_of_row: list[Int64Array] = []
-        self._shared_ids: set[tuple[int, str]] = set()  # contact_ids of several customers
-        self._customers: list[Int64Array] = []
-        self._timestamps: list[Int64Array] = []
+        self._parts: list[Contacts] = []
+        self._long_ids: dict[bytes, int] = {}
 
     def add_lines(self, chunk: bytes, first_line: int, on_rejection: RejectionSink) -> int:
         """Every line of ``chunk`` (whole lines; only a file's last may lack its newline).
@@ -94,191 +197,243 @@ class BulkBatch:
         ``first_line`` is the number of the chunk's first line; returns how many lines the
         chunk held. Invalid lines go to ``on_rejection`` in order, blank lines are skipped.
         """
-        if not self.needs_engine and any(key in chunk for key in ENGINE_ONLY_KEYS):
-            self.needs_engine = True  # a key sits within one line, and lines are whole
-        lines = chunk.split(b"\n")
-        ends_with_newline = not lines[-1]
-        if ends_with_newline:
-            lines.pop()
-        count = len(lines)
-        if not count:
+        lines = ChunkLines(chunk)
+        if not lines.count:
             return 0
-        items, slow = _decode(lines)
-        sizes = np.fromiter(map(len, lines), np.int64, count)
-        slow |= self._too_large(sizes, ends_with_newline)
-        if not _is_utf8(chunk):
-            slow |= _invalid_utf8(lines)
-        slow |= _orjson_would_refuse(chunk, lines, sizes)
-        if _identifiers_plain(chunk, sizes):
-            customers = list(map(_customer_ids, items))
-            contact_ids = list(map(_contact_ids, items))
-        else:
-            customers = list(map(str.strip, map(_customer_ids, items)))
-            contact_ids = list(map(str.strip, map(_contact_ids, items)))
-            slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
-        timestamps, bad_time = _timestamps_ms(list(map(_timestamps, items)))
-        slow |= bad_time
-        directions = map(_directions, items)
-        inbound = np.fromiter(map(ne, directions, repeat("outbound")), np.bool_, count)
+        too_large = self._too_large(lines)
+        found = scan(lines, ~too_large)
+        slow = found.slow | too_large
+        decoded = _Decoded()
+        left = np.flatnonzero(~found.contact & ~slow)
+        if len(left):
+            slow[left] = self._decode_each(lines, left, found, decoded)
         for index in np.flatnonzero(slow).tolist():
-            raw = lines[index] + b"\n" if index < count - 1 or ends_with_newline else lines[index]
-            event = _slow_line(raw, first_line + index, self.max_record_bytes, on_rejection)
-            if event is None:
-                inbound[index] = False
-                continue
-            customers[index] = event.customer_id
-            contact_ids[index] = event.contact_id
-            timestamps[index] = event.timestamp_ms
-            inbound[index] = event.inbound
-        keep = inbound.tolist()
-        self._timestamps.append(timestamps[inbound])
-        self._add_contacts(list(compress(customers, keep)), list(compress(contact_ids, keep)))
-        return count
+            judged = _slow_line(lines.line(index), self.max_record_bytes)
+            if isinstance(judged, Rejection):
+                on_rejection(first_line + index, judged)
+            elif judged is not None:
+                self._take_event(index, judged, found, decoded)
+        self._keep(lines, found, decoded)
+        return lines.count
 
-    def _add_contacts(self, customers: list[str], contact_ids: list[str]) -> None:
-        """Customer codes for the accepted inbound rows, and which of them are duplicates.
-
-        One dict operation per row, in C; only a contact_id seen before needs Python.
-        """
-        count = len(customers)
-        rows = range(self._rows, self._rows + count)
-        self._rows += count
-        codes = np.fromiter(map(self._customer_codes.setdefault, customers, rows), np.int64, count)
-        new_customers = np.flatnonzero(codes == np.arange(rows.start, rows.stop)).tolist()
-        self.notice(customers[index] for index in new_customers)
-        self._customer_of_row.append(codes)
-        first = np.fromiter(map(self._first_row_of.setdefault, contact_ids, rows), np.int64, count)
-        seen_before = np.flatnonzero(first != np.arange(rows.start, rows.stop))
-        if len(seen_before):
-            self._customer_of_row = [np.concatenate(self._customer_of_row)]
-            duplicate = np.zeros(count, np.bool_)
-            for index in seen_before.tolist():
-                customer, contact_id = int(codes[index]), contact_ids[index]
-                duplicate[index] = self._is_duplicate(customer, contact_id, int(first[index]))
-            codes = codes[~duplicate]
-            self._timestamps[-1] = self._timestamps[-1][~duplicate]
-        self._customers.append(codes)
-
-    def notice(self, customers: Iterable[str]) -> None:
-        """Look at customers seen for the first time: is any of them anonymous?"""
-        anonymous = self.anonymous_ids
-        if any(not customer or customer.casefold() in anonymous for customer in customers):
-            self.needs_engine = True
-
-    def _is_duplicate(self, customer: int, contact_id: str, first_row: int) -> bool:
-        if self._customer_of_row[0][first_row] == customer:
-            return True
-        key = (customer, contact_id)
-        if key in self._shared_ids:
-            return True
-        self._shared_ids.add(key)
-        return False
-
-    def _too_large(self, sizes: Int64Array, ends_with_newline: bool) -> BoolArray:
+    def _too_large(self, lines: ChunkLines) -> BoolArray:
         """What ``decode_contact`` calls too large: the newline counts as a byte."""
+        sizes = lines.sizes()
         too_large: BoolArray = sizes >= self.max_record_bytes
-        if not ends_with_newline:
+        if not lines.ends_with_newline:
             too_large[-1] = sizes[-1] > self.max_record_bytes
         return too_large
 
-    def figures_per_period(
-        self, calendar: Calendar, kind: PeriodKind, repeat_interval_ms: int
-    ) -> list[PeriodFigures]:
-        """One entry per period with at least one contact, oldest first."""
-        return figures_of(*self.columns(), calendar, kind, repeat_interval_ms)
+    def _decode_each(
+        self, lines: ChunkLines, indices: Int64Array, found: LineContacts, decoded: _Decoded
+    ) -> BoolArray:
+        """msgspec on each of the lines ``indices``; returns those for the slow path."""
+        texts = list(map(lines.without_newline, indices.tolist()))
+        count = len(texts)
+        items, slow = _decode(texts)
+        sizes = np.fromiter(map(len, texts), np.int64, count)
+        joined = b"\n".join(texts)
+        if not _is_utf8(joined):
+            slow |= _invalid_utf8(texts)
+        slow |= _orjson_would_refuse(joined, texts, sizes)
+        for given in _ENGINE_ONLY:
+            slow |= np.fromiter(map(is_not, map(given, items), repeat(None)), np.bool_, count)
+        customers = list(map(str.strip, map(_customer_ids, items)))
+        contact_ids = list(map(str.strip, map(_contact_ids, items)))
+        slow |= _bad_identifiers(customers) | _bad_identifiers(contact_ids)
+        timestamps, bad_time = _timestamps_ms(list(map(_timestamps, items)))
+        slow |= bad_time
+        inbound = np.fromiter(map(ne, map(_directions, items), repeat("outbound")), np.bool_, count)
+        taken = ~slow
+        rows = indices[taken]
+        found.contact[rows] = True
+        found.timestamps[rows] = timestamps[taken]
+        found.inbound[rows] = inbound[taken]
+        flags = taken.tolist()
+        decoded.extend(rows.tolist(), compress(customers, flags), compress(contact_ids, flags))
+        return slow
 
-    def columns(self) -> tuple[Int64Array, Int64Array]:
-        """Customer codes and timestamps of the deduplicated inbound contacts."""
-        if not self._customers:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(self._customers), np.concatenate(self._timestamps)
+    def _take_event(
+        self, index: int, event: ContactEvent, found: LineContacts, decoded: _Decoded
+    ) -> None:
+        found.contact[index] = True
+        found.timestamps[index] = event.timestamp_ms
+        found.inbound[index] = event.inbound
+        decoded.extend([index], [event.customer_id], [event.contact_id])
+        if event.chain_id is not None or event.status is not None or event.wait_ms is not None:
+            self.needs_engine = True
+
+    def _keep(self, lines: ChunkLines, found: LineContacts, decoded: _Decoded) -> None:
+        """The chunk's inbound contacts as columns, in line order."""
+        rows = np.flatnonzero(found.contact & found.inbound)
+        if not len(rows):
+            return
+        inbound = found.inbound[decoded.lines].tolist()
+        at = np.searchsorted(rows, np.array(list(compress(decoded.lines, inbound)), np.int64))
+        texts = list(compress(decoded.customers, inbound))
+        customers, long_customers = self._identifiers(
+            lines,
+            found.customer_at[rows],
+            found.customer_length[rows],
+            at,
+            list(map(_to_bytes, texts)),
+        )
+        contact_ids, _ = self._identifiers(
+            lines,
+            found.contact_at[rows],
+            found.contact_length[rows],
+            at,
+            list(map(_to_bytes, compress(decoded.contact_ids, inbound))),
+        )
+        texts += (value.decode("utf-8", "surrogatepass") for value in long_customers)
+        self._notice_anonymous(customers, texts)
+        self._parts.append(Contacts(customers, contact_ids, found.timestamps[rows]))
+
+    def _identifiers(
+        self,
+        lines: ChunkLines,
+        starts: Int64Array,
+        lengths: Int64Array,
+        decoded_at: Int64Array,
+        decoded: list[bytes],
+    ) -> tuple[Identifiers, list[bytes]]:
+        """Identifiers of rows given as spans of the chunk, except rows ``decoded_at``,
+        whose bytes are ``decoded``; and the long ones (numbered in the batch's table)."""
+        lengths = lengths.copy()
+        lengths[decoded_at] = np.fromiter(map(len, decoded), np.int64, len(decoded))
+        short = lengths <= 8 * MAX_WORDS
+        width = max(1, -(-int(lengths.max(where=short, initial=0)) // 8))
+        spans = np.where(short, lengths, 0)
+        spans[decoded_at] = 0
+        words = identifier_words(lines.words, starts, spans, width)
+        if decoded:
+            fitting = (value if len(value) <= 8 * width else b"" for value in decoded)
+            padded = b"".join(map(methodcaller("ljust", 8 * width, b"\0"), fitting))
+            words[decoded_at] = np.frombuffer(padded, np.dtype("<u8")).reshape(-1, width)
+        long_rows = np.flatnonzero(~short).tolist()
+        if not long_rows:
+            return Identifiers.of(lengths, words), []
+        decoded_rows = dict(zip(decoded_at.tolist(), decoded, strict=True))
+        long_values = []
+        for row in long_rows:
+            value = decoded_rows.get(row) or lines.text(int(starts[row]), int(lengths[row]))
+            words[row] = 0
+            lengths[row] = -1 - self._long_ids.setdefault(value, len(self._long_ids))
+            long_values.append(value)
+        return Identifiers.of(lengths, words), long_values
+
+    def _notice_anonymous(self, customers: Identifiers, texts: Iterable[str]) -> None:
+        """Is any customer anonymous? ``texts`` are the customers read line by line, compared
+        as ``ExcludedContacts`` compares them; the others are ASCII (flat lines) or long:
+        compared in numpy, lower-cased."""
+        anonymous = self.anonymous_ids
+        if any(not customer or customer.casefold() in anonymous for customer in texts):
+            self.needs_engine = True
+        lowered = _lowercase_ascii(customers.words)
+        for length, words in self._anonymous_words:
+            if len(words) <= lowered.shape[1]:
+                same = (customers.lengths == length) & (lowered[:, : len(words)] == words).all(1)
+                self.needs_engine |= bool(same.any())
+
+    def contacts(self) -> Contacts:
+        """Every accepted inbound contact so far, in input order."""
+        if not self._parts:
+            empty = Identifiers.of(np.zeros(0, np.int64), np.zeros((0, 1), np.uint64))
+            return Contacts(empty, empty, np.zeros(0, np.int64))
+        if len(self._parts) > 1:
+            self._parts = [Contacts.concatenate(self._parts)]
+        return self._parts[0]
 
     def summary(self) -> BatchSummary:
-        """What another process needs to append this batch to its own (``merged_with``)."""
-        count = len(self._customer_codes)
-        first_rows = np.fromiter(self._customer_codes.values(), np.int64, count)
-        renumber = np.zeros(max(self._rows, 1), np.int64)
-        renumber[first_rows] = np.arange(count)
-        codes, timestamps = self.columns()
-        customers = list(self._customer_codes)
-        return BatchSummary(
-            customers, renumber[codes], timestamps, self.contact_hashes(), self.needs_engine
-        )
+        return BatchSummary(self.contacts(), list(self._long_ids), self.needs_engine)
 
-    def contact_hashes(self) -> Int64Array:
-        """``hash`` of every distinct contact_id (a forked process shares the hash seed)."""
-        ids = self._first_row_of
-        return np.fromiter(map(hash, ids), np.int64, len(ids))
-
-    def merged_with(
-        self, later: BatchSummary, hashes: Int64Array
-    ) -> tuple[Int64Array, Int64Array] | None:
-        """Customer codes and timestamps of this batch, then of one read from the input
-        after it; ``hashes`` are this batch's ``contact_hashes``.
-
-        None when the two may share a contact_id (equal hashes): only the first of a
-        duplicate counts, which a summary cannot tell, so the caller feeds the later part
-        to this batch instead. Equal hashes of distinct ids only cost that extra read.
-        """
-        if _share_a_hash(hashes, later.contact_hashes):
-            return None
+    def merged_with(self, later: BatchSummary) -> Contacts:
+        """This batch's contacts, then those of one read from the input after it."""
         self.needs_engine |= later.needs_engine
-        self.notice(later.customers)
-        known, distinct = self._customer_codes, later.customers
-        codes = np.fromiter(map(known.get, distinct, repeat(-1)), np.int64, len(distinct))
-        new = codes < 0
-        codes[new] = self._rows + np.arange(int(new.sum()))  # past every row code of this batch
-        customers, timestamps = self.columns()
-        return (
-            np.concatenate([customers, codes[later.customer_of_row]]),
-            np.concatenate([timestamps, later.timestamps]),
-        )
+        contacts = later.contacts
+        if later.long_identifiers:
+            table = self._long_ids
+            renumbered = np.array(
+                [table.setdefault(value, len(table)) for value in later.long_identifiers],
+                np.int64,
+            )
+            contacts = Contacts(
+                _renumbered(contacts.customers, renumbered),
+                _renumbered(contacts.contact_ids, renumbered),
+                contacts.timestamps,
+            )
+        self._parts.append(contacts)
+        return self.contacts()
 
 
-class BatchSummary(NamedTuple):
-    """A batch's contacts: its distinct customers, each row's index among them, its times,
-    and the hashes of its contact_ids (to notice a contact_id two batches share)."""
+# -- identifiers as numbers -------------------------------------------------------------------
 
-    customers: list[str]
-    customer_of_row: Int64Array
-    timestamps: Int64Array
-    contact_hashes: Int64Array
-    needs_engine: bool
+_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)  # 2**64 / golden ratio, odd
 
 
-def _share_a_hash(first: Int64Array, second: Int64Array) -> bool:
-    """Whether any value is in both: bitmaps on three slices of the bits narrow both sides
-    to a few candidates first, which is cheaper than sorting them all."""
-    mask = (1 << _FILTER_BITS) - 1
-    marks = np.zeros(1 << _FILTER_BITS, np.bool_)
-    for shift in (0, _FILTER_BITS, 2 * _FILTER_BITS):
-        if not len(first) or not len(second):
-            return False
-        marks[(second >> shift) & mask] = True
-        first = first[marks[(first >> shift) & mask]]
-        marks[:] = False
-        marks[(first >> shift) & mask] = True
-        second = second[marks[(second >> shift) & mask]]
-        marks[:] = False
-    return len(np.intersect1d(first, second)) > 0
+def _mixed(lengths: Int64Array | Int32Array, words: UInt64Array) -> UInt64Array:
+    """A 64-bit hash of each identifier from its numbers (multiply, fold, per word).
+
+    Only the words an identifier fills count: it hashes alike in batches of any width.
+    """
+    mixed = lengths.astype(np.uint64) * _MULTIPLIER
+    for index, column in enumerate(words.T):
+        mixed = np.where(lengths > 8 * index, _scrambled((mixed ^ column) * _MULTIPLIER), mixed)
+    return _scrambled(mixed * _MULTIPLIER)
 
 
-def figures_of(
-    customers: Int64Array,
-    timestamps: Int64Array,
-    calendar: Calendar,
-    kind: PeriodKind,
-    repeat_interval_ms: int,
-) -> list[PeriodFigures]:
-    """Per-period figures of deduplicated inbound contacts given as customer codes and times."""
-    if not len(timestamps):
-        return []
-    periods, period_index = _periods(timestamps, calendar, kind)
-    totals = _tally(customers, timestamps, period_index, len(periods), repeat_interval_ms)
-    return [
-        PeriodFigures(period, Figures(*(int(column[index]) for column in totals)))
-        for index, period in enumerate(periods)
-    ]
+def _scrambled(values: UInt64Array) -> UInt64Array:
+    """High bits folded into low ones, so that every bit of the input moves every bit."""
+    scrambled: UInt64Array = values ^ (values >> np.uint64(31))
+    return scrambled
+
+
+def _widened(words: UInt64Array, width: int) -> UInt64Array:
+    if words.shape[1] == width:
+        return words
+    wider = np.zeros((len(words), width), np.uint64)
+    wider[:, : words.shape[1]] = words
+    return wider
+
+
+def _renumbered(identifiers: Identifiers, codes: Int64Array) -> Identifiers:
+    """Long identifiers numbered in another table: ``codes[n]`` is entry n's number there."""
+    lengths = identifiers.lengths
+    long_ones = lengths < 0
+    if not long_ones.any():
+        return identifiers
+    lengths = lengths.copy()
+    lengths[long_ones] = -1 - codes[-1 - lengths[long_ones]]
+    return Identifiers.of(lengths, identifiers.words)
+
+
+def _short_ascii_words(texts: frozenset[str]) -> list[tuple[int, UInt64Array]]:
+    """Texts that an ASCII identifier of at most ``MAX_WORDS`` words can equal, as words."""
+    found = []
+    for text in sorted(texts):
+        raw = text.encode()
+        if raw.isascii() and 0 < len(raw) <= 8 * MAX_WORDS:
+            padded = raw.ljust(-(-len(raw) // 8) * 8, b"\0")
+            found.append((len(raw), np.frombuffer(padded, np.dtype("<u8"))))
+    return found
+
+
+def _lowercase_ascii(words: UInt64Array) -> UInt64Array:
+    """ASCII capitals to small letters in every byte of the words; other bytes unchanged.
+
+    Per byte b below 0x80: b + 0x3F reaches 0x80 from "A" on, b + 0x25 from past "Z" on, so
+    their top bits differ exactly for capitals; 0x20 (the case bit) is then added there.
+    """
+    seven = words & np.uint64(0x7F7F_7F7F_7F7F_7F7F)
+    capitals = (seven + np.uint64(0x3F3F_3F3F_3F3F_3F3F)) ^ (
+        seven + np.uint64(0x2525_2525_2525_2525)
+    )
+    capitals &= ~words & np.uint64(0x8080_8080_8080_8080)
+    lowered: UInt64Array = words | (capitals >> np.uint64(2))
+    return lowered
+
+
+# -- lines the scan leaves: msgspec, then decode_contact ---------------------------------------
 
 
 def _decode(lines: list[bytes]) -> tuple[list[_Line], BoolArray]:
@@ -296,32 +451,26 @@ def _decode(lines: list[bytes]) -> tuple[list[_Line], BoolArray]:
             return items, slow
 
 
-def _is_utf8(chunk: bytes) -> bool:
-    if chunk.isascii():
+def _is_utf8(text: bytes) -> bool:
+    if text.isascii():
         return True
     try:
-        chunk.decode()
+        text.decode()
     except UnicodeDecodeError:
         return False
     return True
 
 
 def _invalid_utf8(lines: list[bytes]) -> BoolArray:
-    def invalid(line: bytes) -> bool:
-        try:
-            line.decode()
-        except UnicodeDecodeError:
-            return True
-        return False
-
-    return np.fromiter(map(invalid, lines), np.bool_, len(lines))
+    return ~np.fromiter(map(_is_utf8, lines), np.bool_, len(lines))
 
 
-def _orjson_would_refuse(chunk: bytes, lines: list[bytes], sizes: Int64Array) -> BoolArray:
-    """Lines msgspec may take that orjson refuses (over 1024 levels deep needs 2 kB)."""
+def _orjson_would_refuse(joined: bytes, lines: list[bytes], sizes: Int64Array) -> BoolArray:
+    """Lines msgspec may take that orjson refuses (over 1024 levels deep needs 2 kB);
+    ``joined`` is the lines joined by newlines."""
     slow = np.zeros(len(lines), np.bool_)
     suspects = set(np.flatnonzero(sizes >= _LONG_LINE).tolist())
-    suspects.update(_big_exponent_lines(chunk))
+    suspects.update(_big_exponent_lines(joined))
     for index in sorted(suspects):
         try:
             orjson.loads(lines[index])
@@ -330,10 +479,10 @@ def _orjson_would_refuse(chunk: bytes, lines: list[bytes], sizes: Int64Array) ->
     return slow
 
 
-def _big_exponent_lines(chunk: bytes) -> list[int]:
+def _big_exponent_lines(joined: bytes) -> list[int]:
     """Lines holding a digit, "e" or "E", an optional sign and three digits: a number that
     might overflow a double (strings that look so only cost an orjson check)."""
-    data = np.frombuffer(chunk, np.uint8)
+    data = np.frombuffer(joined, np.uint8)
     size = len(data)
     at = np.flatnonzero((data | 0x20) == ord("e"))  # only "E" and "e" become "e"
     at = at[(at >= 1) & (at + 4 < size)]
@@ -354,21 +503,6 @@ def _big_exponent_lines(chunk: bytes) -> list[int]:
     return lines
 
 
-def _identifiers_plain(chunk: bytes, sizes: Int64Array) -> bool:
-    """Whether no string in the chunk can need stripping, be blank or be too long, so the
-    identifiers need no checks: ASCII without escapes (other whitespace than a space would
-    be an escape or a control character JSON refuses), no space or nothing next to a quote,
-    and lines shorter than the longest identifier allowed."""
-    return (
-        int(sizes.max()) <= MAX_FIELD_CHARS
-        and chunk.isascii()
-        and b"\\" not in chunk
-        and b' "' not in chunk
-        and b'" ' not in chunk
-        and b'""' not in chunk
-    )
-
-
 def _bad_identifiers(identifiers: list[str]) -> BoolArray:
     """Blank or too long after stripping: the slow path words the rejection."""
     lengths = np.fromiter(map(len, identifiers), np.int64, len(identifiers))
@@ -376,120 +510,126 @@ def _bad_identifiers(identifiers: list[str]) -> BoolArray:
     return bad
 
 
-def _slow_line(
-    raw: bytes, number: int, max_record_bytes: int, on_rejection: RejectionSink
-) -> ContactEvent | None:
-    """The reference path for one line: blank lines skipped, the rest ``decode_contact``."""
-    if not raw.strip():
-        return None
-    decoded = decode_contact(raw, max_record_bytes)
-    if isinstance(decoded, Rejection):
-        on_rejection(number, decoded)
-        return None
-    return decoded
-
-
-# -- timestamps -------------------------------------------------------------------------------
-
-# "YYYY-MM-DDTHH:MM:SS", then optionally "." and 1 to 6 digits, then "Z" or "+HH:MM"/"-HH:MM".
-_SHORTEST, _LONGEST = len("2017-10-01T10:00:00Z"), len("2017-10-01T10:00:00.123456+01:00")
-_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
-_PUNCTUATION = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"))
-
-
 def _timestamps_ms(values: list[str]) -> tuple[Int64Array, BoolArray]:
-    """Milliseconds for the common RFC 3339 layout, in numpy; the rest marked for the slow path.
-
-    Only layouts where ``datetime.fromisoformat`` and this arithmetic provably agree are
-    taken; any other string (and every number) is the slow path's to judge.
-    """
+    """Milliseconds of timestamps in the common RFC 3339 layout; the rest (non-ASCII ones
+    too) marked for the slow path (``bulk_scan.parse_rfc3339``)."""
     count = len(values)
-    texts = values
+    texts = [text if len(text) <= LONGEST and text.isascii() else "" for text in values]
     lengths = np.fromiter(map(len, texts), np.int64, count)
-    if lengths.max() > _LONGEST:  # numpy would cut them short
-        texts = [text if len(text) <= _LONGEST else "" for text in values]
-        lengths = np.fromiter(map(len, texts), np.int64, count)
-    millis, ok = _parse_rfc3339(np.array(texts, dtype=f"U{_LONGEST}"), lengths)
+    padded = "".join(map(methodcaller("ljust", LONGEST), texts)).encode() + bytes(16)
+    words = words_from(np.frombuffer(padded, np.uint8))
+    millis, ok = parse_rfc3339(words, np.arange(count) * LONGEST, lengths)
     return millis, ~ok
 
 
-def _parse_rfc3339(
-    texts: npt.NDArray[np.str_], lengths: Int64Array
-) -> tuple[Int64Array, BoolArray]:
-    count = len(texts)
-    chars = texts.view(np.uint32).reshape(count, _LONGEST).astype(np.int32)
-    digits = chars - ord("0")
-    is_digit = (digits >= 0) & (digits <= 9)
-    ok = lengths >= _SHORTEST
-    for position in _DIGITS:
-        ok &= is_digit[:, position]
-    for position, char in _PUNCTUATION:
-        ok &= chars[:, position] == ord(char)
-    rows = np.arange(count)
-    last = np.maximum(lengths - 1, 0)
-    zulu = chars[rows, last] == ord("Z")
-    offset_at = np.maximum(lengths - 6, 0)
-    sign_char = chars[rows, offset_at]
-    offset = ~zulu & ((sign_char == ord("+")) | (sign_char == ord("-")))
-    offset &= chars[rows, np.maximum(lengths - 3, 0)] == ord(":")
-    for back in (5, 4, 2, 1):
-        offset &= is_digit[rows, np.maximum(lengths - back, 0)]
-    ok &= zulu | offset
-    fraction_end = np.where(zulu, lengths - 1, lengths - 6)  # where the fraction stops
-    has_fraction = chars[:, 19] == ord(".")
-    ok &= np.where(has_fraction, (fraction_end >= 21) & (fraction_end <= 26), fraction_end == 19)
-    fraction_ms = np.zeros(count, np.int64)
-    for position in range(20, 26):
-        inside = has_fraction & (position < fraction_end)
-        ok &= ~inside | is_digit[:, position]
-        if position < 23:
-            fraction_ms += np.where(inside, digits[:, position], 0) * 10 ** (22 - position)
-
-    def number(*positions: int) -> Int64Array:
-        value = np.zeros(count, np.int64)
-        for position in positions:
-            value = value * 10 + digits[:, position]
-        return value
-
-    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
-    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
-    offset_hours = digits[rows, offset_at + 1] * 10 + digits[rows, offset_at + 2]
-    offset_minutes = digits[rows, offset_at + 4] * 10 + digits[rows, offset_at + 5]
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-    ok &= day <= _days_in_month(year, np.clip(month, 1, 12))
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    ok &= zulu | ((offset_hours <= 23) & (offset_minutes <= 59))
-    offset_s = np.where(zulu, 0, (offset_hours * 3600 + offset_minutes * 60))
-    offset_s = np.where(sign_char == ord("-"), -offset_s, offset_s)
-    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-    millis = (seconds - offset_s) * 1000 + fraction_ms
-    ok &= (millis >= 0) & (millis < MAX_TIMESTAMP_MS)
-    return np.where(ok, millis, 0), ok
+def _slow_line(raw: bytes, max_record_bytes: int) -> ContactEvent | Rejection | None:
+    """The reference path for one line: blank lines skipped, the rest ``decode_contact``."""
+    if not raw.strip():
+        return None
+    return decode_contact(raw, max_record_bytes)
 
 
-def _days_in_month(year: Int64Array, month: Int64Array) -> Int64Array:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)[month]
-    return days + ((month == 2) & leap)
+# -- figures ------------------------------------------------------------------------------------
 
 
-def _days_from_civil(year: Int64Array, month: Int64Array, day: Int64Array) -> Int64Array:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    year = year - (month <= 2)
-    era = year // 400
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146_097 + day_of_era - 719_468
+def figures_of(
+    contacts: Contacts, calendar: Calendar, kind: PeriodKind, repeat_interval_ms: int
+) -> list[PeriodFigures]:
+    """Per-period figures of the contacts; of a (customer, contact_id) the first counts."""
+    if not len(contacts.timestamps):
+        return []
+    counted = ~_duplicates(contacts)
+    customer, timestamp = _by_customer_and_time(
+        contacts.customers.take(counted), contacts.timestamps[counted]
+    )
+    periods, period_index = _periods(timestamp, calendar, kind)
+    totals = _tally(customer, timestamp, period_index, len(periods), repeat_interval_ms)
+    return [
+        PeriodFigures(period, Figures(*(int(column[index]) for column in totals)))
+        for index, period in enumerate(periods)
+    ]
+
+
+def _duplicates(contacts: Contacts) -> BoolArray:
+    """Rows repeating an earlier row's customer and contact_id.
+
+    Equal hashes of the pair are rare: only those rows are compared, exactly.
+    """
+    customers, contact_ids = contacts.customers, contacts.contact_ids
+    pairs = _scrambled((customers.hashes * _MULTIPLIER) ^ contact_ids.hashes)
+    duplicate = np.zeros(len(pairs), np.bool_)
+    ordered = np.sort(pairs)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return duplicate
+    candidates = np.flatnonzero(np.isin(pairs, repeated))
+    order = candidates[np.argsort(pairs[candidates], kind="stable")]  # input order among equals
+    later, earlier = order[1:], order[:-1]
+    same_hash = pairs[later] == pairs[earlier]
+    same = same_hash & customers.equal(later, earlier) & contact_ids.equal(later, earlier)
+    if (same == same_hash).all():
+        duplicate[later[same]] = True
+        return duplicate
+    # Different pairs with one hash: compare every candidate with those before it, exactly.
+    seen: set[tuple[tuple[int, bytes], tuple[int, bytes]]] = set()
+    for row in candidates.tolist():
+        key = (customers.key(row), contact_ids.key(row))
+        duplicate[row] = key in seen
+        seen.add(key)
+    return duplicate
+
+
+def _by_customer_and_time(
+    customers: Identifiers, timestamps: Int64Array
+) -> tuple[Int64Array, Int64Array]:
+    """A number per customer and the timestamps, sorted by customer, then time."""
+    order, numbers = _customer_numbers(customers)
+    times = timestamps[order]
+    if (timestamps[1:] >= timestamps[:-1]).all():  # the usual input: in time order
+        return numbers, times  # each customer's rows are in input order, so in time order
+    oldest = int(times.min())
+    time_bits = max(1, (int(times.max()) - oldest).bit_length())
+    if time_bits + max(1, int(numbers[-1]).bit_length()) > 63:
+        again = np.lexsort((times, numbers))
+        return numbers[again], times[again]
+    keys = (numbers << time_bits) | (times - oldest)
+    keys.sort()  # a sort of values (fast), not of indices
+    return keys >> time_bits, (keys & ((1 << time_bits) - 1)) + oldest
+
+
+def _customer_numbers(customers: Identifiers) -> tuple[Int64Array, Int64Array]:
+    """Rows sorted by customer (then input order), and a number per customer for each.
+
+    Sorted by hash and row (one sort of values: the row rides in the low bits), a run of
+    one customer is numbered in turn; each row is compared with its neighbour exactly.
+    """
+    count = len(customers.lengths)
+    bits = max(1, (count - 1).bit_length())
+    shift = np.uint64(bits)
+    keys = ((customers.hashes >> shift) << shift) | np.arange(count, dtype=np.uint64)
+    keys.sort()
+    order = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
+    top = keys >> shift
+    same_top = top[1:] == top[:-1]
+    same = same_top & customers.same_as_previous(order)
+    starts = np.ones(count, np.bool_)
+    starts[1:] = ~same
+    numbers = np.cumsum(starts) - 1
+    clash = same_top & ~same
+    if clash.any():
+        # Different customers share the hash bits kept and their rows interleave: number
+        # those rows exactly, past the others, and order them again.
+        shared = np.isin(top, top[1:][clash])
+        table: dict[tuple[int, bytes], int] = {}
+        for at, row in zip(np.flatnonzero(shared).tolist(), order[shared].tolist(), strict=True):
+            numbers[at] = count + table.setdefault(customers.key(row), len(table))
+        again = np.lexsort((order, numbers))
+        order, numbers = order[again], numbers[again]
+    return order, numbers
 
 
 # Past this many periods between the oldest and newest contact, skip the empty ones early.
 _MAX_WALKED_PERIODS = 4096
-
-# Bits per slice of a contact_id hash when looking for one two batches share.
-_FILTER_BITS = 22
-
-# -- grouping and counting --------------------------------------------------------------------
 
 
 def _periods(
@@ -531,44 +671,43 @@ def _periods_holding(distinct: Int64Array, calendar: Calendar, kind: PeriodKind)
 
 
 def _tally(
-    customers: Int64Array,
-    timestamps: Int64Array,
-    period_index: Int64Array,
+    customer: Int64Array,
+    timestamp: Int64Array,
+    period: Int64Array,
     period_count: int,
     repeat_interval_ms: int,
 ) -> tuple[Int64Array, ...]:
     """contacts, customers, repeat customers, repeat contacts, resolved, unresolved and
-    provisional contacts per period (``Figures`` order).
+    provisional contacts per period (``Figures`` order), of contacts sorted by customer and
+    time (``period``: each one's period index).
 
-    Sorted by (customer, timestamp), a contact's predecessor is the row before it when both
-    are the customer's, and its follow-up the row after. Ties in time need no contact_id
-    order: repeats, resolution and periods depend only on the timestamps. Resolution is
-    judged at the newest contact, as ``batch.figures_per_period`` does.
+    A contact's predecessor is the row before it when both are the customer's, and its
+    follow-up the row after. Ties in time need no contact_id order: repeats, resolution and
+    periods depend only on the timestamps. Resolution is judged at the newest contact, as
+    ``batch.figures_per_period`` does.
     """
-    order = np.lexsort((timestamps, customers))
-    customer, timestamp, period = customers[order], timestamps[order], period_index[order]
+    count = len(customer)
     same_customer = customer[1:] == customer[:-1]
     close = same_customer & (timestamp[1:] - timestamp[:-1] <= repeat_interval_ms)
-    repeat = np.zeros(len(order), np.bool_)
-    repeat[1:] = close
-    followed = np.zeros(len(order), np.bool_)
-    followed[:-1] = close
-    provisional = int(timestamp.max()) - timestamp <= repeat_interval_ms
-    starts_group = np.ones(len(order), np.bool_)  # one group: a customer in one period
+    # Each contact's kind, counted per period in one pass: resolved 0, unresolved 2,
+    # provisional 4, plus 1 for a repeat.
+    kind = np.zeros(count, np.int64)
+    kind[:-1] = 2 * close  # followed up in time: unresolved
+    kind[int(timestamp.max()) - timestamp <= repeat_interval_ms] = 4
+    kind[1:] += close
+    contacts = np.bincount(period * 6 + kind, minlength=6 * period_count).reshape(-1, 6)
+    starts_group = np.ones(count, np.bool_)  # one group: a customer in one period
     starts_group[1:] = ~same_customer | (period[1:] != period[:-1])
     group_starts = np.flatnonzero(starts_group)
-    group_sizes = np.diff(np.append(group_starts, len(order)))
-    group_period = period[group_starts]
-
-    def per_period(indices: Iterable[int] | Int64Array) -> Int64Array:
-        return np.bincount(np.asarray(indices, np.int64), minlength=period_count)
-
+    repeated = np.diff(np.append(group_starts, count)) >= 2
+    groups = np.bincount(period[group_starts] * 2 + repeated, minlength=2 * period_count)
+    customers = groups.reshape(-1, 2)
     return (
-        per_period(period),
-        per_period(group_period),
-        per_period(group_period[group_sizes >= 2]),
-        per_period(period[repeat]),
-        per_period(period[~provisional & ~followed]),
-        per_period(period[~provisional & followed]),
-        per_period(period[provisional]),
+        contacts.sum(axis=1),
+        customers.sum(axis=1),
+        customers[:, 1],
+        contacts[:, 1::2].sum(axis=1),
+        contacts[:, 0] + contacts[:, 1],
+        contacts[:, 2] + contacts[:, 3],
+        contacts[:, 4] + contacts[:, 5],
     )
