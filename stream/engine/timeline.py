@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from sys import intern
 
+import msgspec
 import orjson
 
 Label = tuple[str, str]  # (channel, reason), "all" in one or both; or an extra dimension's
@@ -20,6 +22,7 @@ Contact = tuple[int, str, str, str, tuple[Label, ...]]
 
 ALL = "all"
 TOTAL: Label = (ALL, ALL)
+UNKNOWN = "unknown"  # the value of a label an event does not give
 # Starts the first element of an extra dimension's label, (DIMENSION_MARK + name, value):
 # no channel value starts so, and the second element of such a label is never "all".
 DIMENSION_MARK = "\x1d"
@@ -216,15 +219,78 @@ class CustomerTimeline:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerTimeline:
-        timeline = cls()
-        timeline.contacts = [
-            (
-                entry[0],
-                entry[1],
-                entry[2],
-                entry[3],
-                tuple(dimension_label(n, v) for n, v in entry[4]) if len(entry) > 4 else (),
-            )
-            for entry in orjson.loads(data)
-        ]
+        """A timeline as ``to_bytes`` stored it, its labels as stored (``TimelineReader``)."""
+        return _AS_STORED.read(data)
+
+    @classmethod
+    def _in_order(cls, contacts: list[Contact]) -> CustomerTimeline:
+        """A timeline of contacts in order already (as stored): not sorted again."""
+        timeline = cls.__new__(cls)
+        timeline.contacts = contacts
+        timeline._ids = None
         return timeline
+
+
+class TimelineReader:
+    """Reads stored timelines: ``CustomerTimeline.to_bytes``, and the four-field contacts
+    without dimensions older versions wrote.
+
+    With ``dimensions``, the stored labels are read for those extra dimensions, as a
+    rebuild reads them: one added since reads ``unknown``, one dropped is forgotten (None:
+    as stored). Label values and dimension labels come out shared, one object per distinct
+    value: a restored table holds millions of contacts and a few dozen distinct labels.
+    """
+
+    def __init__(self, dimensions: tuple[str, ...] | None = None) -> None:
+        self._labels = _DimensionLabels(dimensions)
+        self._absent = self._labels[()]
+
+    def read(self, data: bytes) -> CustomerTimeline:
+        labels, absent = self._labels, self._absent
+        return CustomerTimeline._in_order(
+            [
+                (
+                    contact.timestamp_ms,
+                    contact.contact_id,
+                    intern(contact.channel),
+                    intern(contact.reason),
+                    labels[contact.dimensions] if contact.dimensions else absent,
+                )
+                for contact in _decode_stored(data)
+            ]
+        )
+
+
+class _DimensionLabels(dict[tuple[tuple[str, str], ...], tuple[Label, ...]]):
+    """Stored ``[name, value]`` pairs -> their labels for ``names`` (None: as stored)."""
+
+    def __init__(self, names: tuple[str, ...] | None) -> None:
+        super().__init__()
+        self.names = names
+
+    def __missing__(self, pairs: tuple[tuple[str, str], ...]) -> tuple[Label, ...]:
+        if self.names is None:
+            labels = tuple(dimension_label(intern(name), intern(value)) for name, value in pairs)
+        else:
+            values = dict(pairs)
+            labels = tuple(
+                dimension_label(name, intern(values.get(name, UNKNOWN))) for name in self.names
+            )
+        self[pairs] = labels
+        return labels
+
+
+class _StoredContact(msgspec.Struct, array_like=True, gc=False):
+    """A contact as ``to_bytes`` writes it: an array, the ``[name, value]`` pairs of its
+    extra dimensions last, left out when there are none (and by older versions)."""
+
+    timestamp_ms: int
+    contact_id: str
+    channel: str
+    reason: str
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+
+# Typed decoding builds the fields in C: no list per contact to take apart in Python.
+_decode_stored = msgspec.json.Decoder(list[_StoredContact]).decode
+_AS_STORED = TimelineReader()
