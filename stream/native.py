@@ -64,6 +64,12 @@ def build(root: Path = PACKAGE_ROOT) -> None:
     from mypyc.build import mypycify
     from setuptools import setup
 
+    # Whatever happens below, no extension older than its source stays behind: a failed
+    # build leaves the engine as plain Python.
+    for path in (*COMPILED, "stream/engine_native__mypyc.py"):
+        extension = compiled_path(root / path)
+        if extension is not None:
+            extension.unlink()
     setup(
         name="rcr-stream-native",
         ext_modules=mypycify(list(COMPILED), group_name="stream.engine_native"),

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stream.app.recovery import fetched_highwaters
 from stream.engine import CustomerTimeline
+from stream.engine.timeline import TimelineReader
 
 
 def changelog_topic(app_id: str) -> str:
@@ -24,15 +25,28 @@ def changelog_topic(app_id: str) -> str:
 
 @dataclass
 class Changelog:
-    timelines: dict[str, CustomerTimeline] = field(default_factory=dict)
-    partition_of: dict[str, int] = field(default_factory=dict)
+    # The latest timeline of each customer, by partition (its contacts' partition).
+    partitions: dict[int, dict[str, CustomerTimeline]] = field(default_factory=dict)
     # Offset of the last record read per partition (-1: none): Faust's "persisted offset".
     last_offsets: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def timelines(self) -> dict[str, CustomerTimeline]:
+        """Every partition's timelines in one mapping."""
+        merged: dict[str, CustomerTimeline] = {}
+        for timelines in self.partitions.values():
+            merged.update(timelines)
+        return merged
+
 
 async def read_changelog(
-    topic: str, client_options: dict[str, Any], partitions: Iterable[int] | None = None
+    topic: str,
+    client_options: dict[str, Any],
+    partitions: Iterable[int] | None = None,
+    dimensions: tuple[str, ...] | None = None,
 ) -> Changelog:
+    """The latest timeline of every customer of ``partitions`` (None: every partition),
+    with the labels of ``dimensions`` (``TimelineReader``)."""
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
     await consumer.start()
     try:
@@ -40,18 +54,21 @@ async def read_changelog(
             await consumer.topics()
             partitions = consumer.partitions_for_topic(topic) or set()
         wanted = [TopicPartition(topic, n) for n in sorted(partitions)]
-        changelog = Changelog(last_offsets={tp.partition: -1 for tp in wanted})
+        changelog = Changelog(
+            partitions={tp.partition: {} for tp in wanted},
+            last_offsets={tp.partition: -1 for tp in wanted},
+        )
         if not wanted:
             return changelog
         ends = await _fetched_ends(consumer, client_options, wanted)
         consumer.assign(wanted)
         await consumer.seek_to_beginning(*wanted)
         pending = {tp for tp in wanted if ends[tp] > 0}
+        reader = TimelineReader(dimensions)
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
-            for records in batches.values():
-                for record in records:
-                    _apply(changelog, record.partition, record.key, record.value)
+            for tp, records in batches.items():
+                _apply(changelog.partitions[tp.partition], records, reader)
             pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
         for tp in wanted:
             changelog.last_offsets[tp.partition] = ends[tp] - 1
@@ -60,16 +77,19 @@ async def read_changelog(
         await consumer.stop()
 
 
-def _apply(changelog: Changelog, partition: int, key: bytes | None, value: bytes | None) -> None:
-    if key is None:
-        return
-    customer_id = key.decode()
-    if value is None:
-        changelog.timelines.pop(customer_id, None)
-        changelog.partition_of.pop(customer_id, None)
-    else:
-        changelog.timelines[customer_id] = CustomerTimeline.from_bytes(value)
-        changelog.partition_of[customer_id] = partition
+def _apply(
+    timelines: dict[str, CustomerTimeline], records: list[ConsumerRecord], reader: TimelineReader
+) -> None:
+    """A partition's records, in order: a customer's last one wins, a tombstone deletes."""
+    read = reader.read
+    for record in records:
+        key, value = record.key, record.value
+        if key is None:
+            continue
+        if value is None:
+            timelines.pop(key.decode(), None)
+        else:
+            timelines[key.decode()] = read(value)
 
 
 async def last_offsets(

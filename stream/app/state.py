@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from itertools import compress
 from typing import Any
 
 import faust
@@ -19,6 +20,7 @@ from faust.types import TP
 
 from stream.app.batching import count_sent
 from stream.app.changelog import Changelog, last_offsets, read_changelog
+from stream.app.heap import long_lived_state
 from stream.engine import CustomerTimeline
 
 TIMELINE_CODEC = "rcr-timeline"
@@ -83,7 +85,11 @@ class BulkLoadedStore(MemoryStore):
         fresh = {tp.partition for tp in newly_assigned if tp.topic == topic}
         fresh |= {p for p in mine if TP(topic, p) not in self._last_offsets}
         if fresh:
-            self._load(topic, await read_changelog(topic, table.client_options, fresh), fresh)
+            with long_lived_state():
+                changelog = await read_changelog(
+                    topic, table.client_options, fresh, table.dimensions
+                )
+                self._load(topic, changelog, fresh)
         kept = mine - fresh
         if kept:
             ends = await last_offsets(topic, table.client_options, kept)
@@ -94,8 +100,9 @@ class BulkLoadedStore(MemoryStore):
         for key in stale:  # deleted while another worker owned the partition
             self.data.pop(key, None)
             self._key_partition.pop(key, None)
-        self.data.update(changelog.timelines)
-        self._key_partition.update(changelog.partition_of)
+        for partition, timelines in changelog.partitions.items():
+            self.data.update(timelines)
+            self._key_partition.update(dict.fromkeys(timelines, partition))
         for partition, offset in changelog.last_offsets.items():
             self._last_offsets[TP(topic, partition)] = offset
 
@@ -113,8 +120,17 @@ class CustomerTable(faust.Table):
     knows (hashing the key could disagree with the producer that partitioned them).
     """
 
-    def __init__(self, *args: Any, client_options: dict[str, Any], **kwargs: Any) -> None:
-        self.client_options = client_options  # for the bulk load of the changelog
+    def __init__(
+        self,
+        *args: Any,
+        client_options: dict[str, Any],
+        dimensions: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
+        # For the bulk load of the changelog: timelines come back with the labels of the
+        # extra dimensions configured now, as the engines' rebuild wants them.
+        self.client_options = client_options
+        self.dimensions = dimensions
         super().__init__(*args, schema=customer_table_schema(), **kwargs)
         # Faust derives changelog serializers from Record types; ours are codecs.
         self.key_serializer = KEY_CODEC
@@ -181,11 +197,17 @@ class CustomerTable(faust.Table):
         if failures:
             raise failures[0]
 
-    def timelines_of(self, partition: int) -> dict[str, CustomerTimeline]:
-        """The stored timelines of one partition (after recovery)."""
-        key_partition = getattr(self.data, "_key_partition", {})
-        return {
-            key: value
-            for key, value in self.data.items()
-            if key_partition.get(key) == partition and value is not None
-        }
+    def timelines_by_partition(
+        self, partitions: Iterable[int]
+    ) -> dict[int, dict[str, CustomerTimeline]]:
+        """The stored timelines of each of ``partitions`` (after recovery), in one pass."""
+        store: Any = self.data
+        timelines: dict[str, CustomerTimeline] = store.data
+        key_partition: dict[str, int] = store._key_partition
+        keys, partition_of_key = list(key_partition), list(key_partition.values())
+        grouped = {}
+        for partition in partitions:
+            # C-level passes: a million customers would take seconds key by key.
+            mine = list(compress(keys, map(partition.__eq__, partition_of_key)))
+            grouped[partition] = dict(zip(mine, map(timelines.__getitem__, mine), strict=True))
+        return grouped

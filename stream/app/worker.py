@@ -31,6 +31,7 @@ from stream.app.customer_base import decode_customer_base
 from stream.app.denominators import Denominators
 from stream.app.follower import CompactedTopicView
 from stream.app.health import Health
+from stream.app.heap import long_lived_state
 from stream.app.kafka_options import client_options, faust_credentials
 from stream.app.partitions import DefinitionFigures, PartitionEngines, sum_definition_figures
 from stream.app.processing import BatchResult, ContactProcessor, Record
@@ -180,6 +181,7 @@ class ContactsWorker:
             partitions=self.settings.topic_partitions,
             beacon=self.app.tables.beacon,
             client_options=client_options(self.settings),
+            dimensions=self.settings.dimension_names,
             help="per-customer contact timelines",
         )
         self.app.tables.add(table)
@@ -321,10 +323,12 @@ class ContactsWorker:
             tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic
         }
         self.engines.drop(set(self.engines.engines) - assigned)
-        for partition in sorted(assigned - set(self.engines.engines)):
-            engine = self.engines.restore(partition, self.table.timelines_of(partition))
-            self.redis.mark(engine.customers)
-            log.info("partition %d rebuilt: %d customers", partition, len(engine.customers))
+        new = sorted(assigned - set(self.engines.engines))
+        with long_lived_state():
+            for partition, timelines in self.table.timelines_by_partition(new).items():
+                engine = self.engines.restore(partition, timelines)
+                self.redis.mark(engine.customers)
+                log.info("partition %d rebuilt: %d customers", partition, len(engine.customers))
         self.health.recovered = True
 
     # -- background ---------------------------------------------------------------------

@@ -20,9 +20,13 @@ from stream.engine.definitions import Definition, MatchingKey, headline_at
 from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
 from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
-from stream.engine.labels import UNKNOWN, DimensionFolder, LabelFolder
+from stream.engine.labels import DimensionFolder, LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
+from stream.engine.rebuild import LabelFamily, TimelineColumns, WindowTally, numbered
 from stream.engine.timeline import (
+    ALL,
+    TOTAL,
+    UNKNOWN,
     Contact,
     CustomerTimeline,
     Label,
@@ -500,42 +504,49 @@ class Engine:
     # -- state ------------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Recompute every figure and index from the timelines alone (after recovery)."""
+        """Recompute every figure and index from the timelines alone (after recovery).
+
+        Counted over every contact at once, in columns (``stream.engine.rebuild``): a worker
+        taking over partitions restores up to millions of customers."""
         for window in self.windows():
             window.figures.clear()
         self.expiry.clear()
-        newest = max((t.contacts[-1][0] for t in self.customers.values() if t), default=None)
+        columns = TimelineColumns(self.customers)
+        newest = columns.newest_ms
         if newest is not None:
             self.newest_event_ms = newest
             self._move_now(newest)
         horizon = self.retention_start_ms - self.config.repeat_interval_ms
-        interval = self.config.repeat_interval_ms
-        emptied = []
-        for customer_id, timeline in self.customers.items():
-            timeline.prune(horizon)
-            if not timeline:
-                emptied.append(customer_id)
-                continue
-            # Restored contacts share the label strings, as ingested ones do.
-            timeline.contacts = [
-                (
-                    timestamp,
-                    contact_id,
-                    self.channels.remember(ch),
-                    self.reasons.remember(rs),
-                    self._remembered(dimensions),
-                )
-                for timestamp, contact_id, ch, rs, dimensions in timeline.contacts
-            ]
-            for timestamp, *_ in timeline.contacts:
-                self.expiry.add(timestamp, customer_id)
-            self._add_to_windows(timeline, interval)
-        for customer_id in emptied:
+        for customer_id in columns.prune(horizon):
             del self.customers[customer_id]
             self.changed.add(customer_id)
+        families = self._label_families(columns)
+        self.expiry.restore(columns.timestamp, columns.customer, columns.customer_ids)
+        tally = WindowTally(columns, families, self.config.repeat_interval_ms, self._now_ms)
+        for window in self.windows():
+            window.figures.counters = tally.counters(window.start_ms, window.end_ms)
         for definition, lens in self.lenses:
             lens.customers = _units(self.customers, definition)
             lens.rebuild()
+
+    def _label_families(self, columns: TimelineColumns) -> list[LabelFamily]:
+        """The restored contacts' series, family by family (all, channel, reason, each extra
+        dimension). Their values are remembered, and stored dimension labels become those of
+        the dimensions configured now."""
+        channels, channel_codes = columns.codes(2)
+        reasons, reason_codes = columns.codes(3)
+        stored, combination_codes = columns.codes(4)
+        combinations = [self._remembered(labels) for labels in stored]
+        columns.set_dimensions(combination_codes, stored, combinations)
+        families = [
+            LabelFamily.single(TOTAL, len(columns.rows)),
+            LabelFamily([(self.channels.remember(v), ALL) for v in channels], channel_codes),
+            LabelFamily([(ALL, self.reasons.remember(v)) for v in reasons], reason_codes),
+        ]
+        for position in range(len(self.dimensions)):
+            labels, codes = numbered((c[position] for c in combinations), len(combinations))
+            families.append(LabelFamily(labels, codes[combination_codes]))
+        return families
 
     def _remembered(self, stored: tuple[Label, ...]) -> tuple[Label, ...]:
         """Stored dimension labels for the dimensions configured now: a dimension added
@@ -545,26 +556,12 @@ class Engine:
         known = self._restored.get(stored)
         if known is None:  # once per distinct combination, not once per contact
             values = {dimension_of(label): label[1] for label in stored}
-            known = self._restored[stored] = self._shared(
-                tuple(
-                    folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions
-                )
+            labels = tuple(
+                folder.remember(values.get(folder.name, UNKNOWN)) for folder in self.dimensions
             )
+            # Unchanged, the stored tuple itself is shared: its contacts keep their tuples.
+            known = self._restored[stored] = self._shared(stored if labels == stored else labels)
         return known
-
-    def _add_to_windows(self, timeline: CustomerTimeline, interval: int) -> None:
-        # Windows often hold the same contacts of one customer (all of them, typically):
-        # one tally per distinct index range serves them all.
-        tallies: dict[tuple[int, int], dict[Label, list[int]]] = {}
-        for window in self.windows():
-            first, stop = timeline.indices(window.start_ms, window.end_ms)
-            if first < stop:
-                tally = tallies.get((first, stop))
-                if tally is None:
-                    tally = tallies[(first, stop)] = timeline.tally_indices(
-                        first, stop, interval, self._now_ms
-                    )
-                window.figures.apply(tally, +1)
 
     def take_changed(self) -> set[str]:
         """Customers changed since the last call: what the table and Redis must write."""

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
-from stream.engine.timeline import Label, Status
+from stream.engine.timeline import Label
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +62,10 @@ class WindowFigures:
     Contacts enter and leave one at a time (``add_contact`` / ``remove_contact``) with
     how many the customer has under the label, capped at two: that is all the customer
     figures depend on, and with the contact's resolution status (``Status``), which moves
-    on its own as time passes or a follow-up arrives (``move``). ``apply`` adds a whole
-    customer's tally, for rebuilds. Counters are mutable lists in ``Figures`` field order
-    because this sits on the per-event path; ``snapshot`` hands out immutable ``Figures``.
+    on its own as time passes or a follow-up arrives (``move``). A rebuild sets the
+    counters of every label at once (``stream.engine.rebuild``). Counters are mutable lists
+    in ``Figures`` field order because this sits on the per-event path; ``snapshot`` hands
+    out immutable ``Figures``.
     """
 
     __slots__ = ("counters",)
@@ -77,19 +78,6 @@ class WindowFigures:
         if counter is None:
             counter = self.counters[label] = [0] * len(_FIELDS)
         return counter
-
-    def apply(self, tally: dict[Label, list[int]], sign: int) -> None:
-        """Add (+1) or subtract (-1) a customer's ``CustomerTimeline.tally``."""
-        for label, (contacts, repeats, resolved, unresolved, provisional) in tally.items():
-            counter = self._counter(label)
-            counter[0] += sign * contacts
-            counter[1] += sign
-            if contacts >= 2:
-                counter[2] += sign
-            counter[3] += sign * repeats
-            counter[Status.RESOLVED] += sign * resolved
-            counter[Status.UNRESOLVED] += sign * unresolved
-            counter[Status.PROVISIONAL] += sign * provisional
 
     def add_contact(self, label: Label, before: int, repeat: bool, status: int) -> None:
         """A contact enters; the customer had ``before`` (0, 1, 2+) under this label."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from stream.engine.timeline import Label, dimension_label
 
 OTHER = "other"
-UNKNOWN = "unknown"
 
 
 class LabelFolder:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from sys import intern
 from typing import Final
 
 import orjson
+
+from stream.engine.stored import decode_stored
 
 Label = tuple[str, str]  # (channel, reason), "all" in one or both; or an extra dimension's
 Contact = tuple[int, str, str, str, tuple[Label, ...]]
 
 ALL = "all"
 TOTAL: Label = (ALL, ALL)
+UNKNOWN = "unknown"  # the value of a label an event does not give
 # Starts the first element of an extra dimension's label, (DIMENSION_MARK + name, value):
 # no channel value starts so, and the second element of such a label is never "all".
 DIMENSION_MARK = "\x1d"
@@ -249,15 +253,64 @@ class CustomerTimeline:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CustomerTimeline:
-        timeline = cls()
-        timeline.contacts = [
-            (
-                entry[0],
-                entry[1],
-                entry[2],
-                entry[3],
-                tuple(dimension_label(n, v) for n, v in entry[4]) if len(entry) > 4 else (),
-            )
-            for entry in orjson.loads(data)
-        ]
+        """A timeline as ``to_bytes`` stored it, its labels as stored (``TimelineReader``)."""
+        return _AS_STORED.read(data)
+
+    @classmethod
+    def _in_order(cls, contacts: list[Contact]) -> CustomerTimeline:
+        """A timeline of contacts in order already (as stored): not sorted again."""
+        timeline = cls()  # empty: nothing to sort
+        timeline.contacts = contacts
         return timeline
+
+
+class TimelineReader:
+    """Reads stored timelines: ``CustomerTimeline.to_bytes``, and the four-field contacts
+    without dimensions older versions wrote.
+
+    With ``dimensions``, the stored labels are read for those extra dimensions, as a
+    rebuild reads them: one added since reads ``unknown``, one dropped is forgotten (None:
+    as stored). Label values and dimension labels come out shared, one object per distinct
+    value: a restored table holds millions of contacts and a few dozen distinct labels.
+    """
+
+    def __init__(self, dimensions: tuple[str, ...] | None = None) -> None:
+        self._labels = _DimensionLabels(dimensions)
+        self._absent = self._labels[()]
+
+    def read(self, data: bytes) -> CustomerTimeline:
+        labels, absent = self._labels, self._absent
+        return CustomerTimeline._in_order(
+            [
+                (
+                    contact.timestamp_ms,
+                    contact.contact_id,
+                    intern(contact.channel),
+                    intern(contact.reason),
+                    labels[contact.dimensions] if contact.dimensions else absent,
+                )
+                for contact in decode_stored(data)
+            ]
+        )
+
+
+class _DimensionLabels(dict[tuple[tuple[str, str], ...], tuple[Label, ...]]):
+    """Stored ``[name, value]`` pairs -> their labels for ``names`` (None: as stored)."""
+
+    def __init__(self, names: tuple[str, ...] | None) -> None:
+        super().__init__()
+        self.names = names
+
+    def __missing__(self, pairs: tuple[tuple[str, str], ...]) -> tuple[Label, ...]:
+        if self.names is None:
+            labels = tuple(dimension_label(intern(name), intern(value)) for name, value in pairs)
+        else:
+            values = dict(pairs)
+            labels = tuple(
+                dimension_label(name, intern(values.get(name, UNKNOWN))) for name in self.names
+            )
+        self[pairs] = labels
+        return labels
+
+
+_AS_STORED = TimelineReader()

@@ -9,6 +9,7 @@ import pytest
 from stream.engine import (
     TOTAL,
     ContactEvent,
+    CustomerTimeline,
     Engine,
     EngineConfig,
     Figures,
@@ -17,7 +18,7 @@ from stream.engine import (
 )
 from stream.engine.definitions import Definition, MatchingKey
 from stream.engine.lookup import Lookups
-from stream.engine.timeline import dimension_label
+from stream.engine.timeline import TimelineReader, dimension_label
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -245,3 +246,19 @@ def test_a_chain_leg_replaced_under_another_reason_leaves_no_stale_unit():
     totals = engine.definition_figures()["same_issue"]["24h"][TOTAL]
     assert (totals.contacts, totals.resolved_contacts) == (1, 1)
     assert resolution(engine, "24h", ("all", "login")) == (1, 0, 0)
+
+
+def test_stored_timelines_read_back_in_every_format_written():
+    queue = dimension_label("queue", "vip")
+    # Four fields (no dimensions, as older versions wrote every contact), then five.
+    stored = b'[[1,"a","phone","billing"],[2,"b","chat","login",[["queue","vip"]]]]'
+    assert CustomerTimeline.from_bytes(stored).contacts == [
+        (1, "a", "phone", "billing", ()),
+        (2, "b", "chat", "login", (queue,)),
+    ]
+    timeline = CustomerTimeline.from_bytes(stored)
+    assert CustomerTimeline.from_bytes(timeline.to_bytes()) == timeline
+    # Read for the dimensions configured now: a missing one is unknown, another forgotten.
+    by_tier = TimelineReader(("tier",)).read(stored).contacts
+    assert [contact[4] for contact in by_tier] == [(dimension_label("tier", "unknown"),)] * 2
+    assert TimelineReader(()).read(stored).contacts[1][4] == ()

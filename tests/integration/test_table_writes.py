@@ -26,11 +26,18 @@ def test_written_timelines_are_stored_and_in_the_changelog_in_order(broker: Embe
     app_id = unique("table-writes")
     options = {"bootstrap_servers": broker.bootstrap}
 
-    async def scenario() -> tuple[CustomerTable, dict[str, CustomerTimeline], dict[str, int]]:
+    async def scenario() -> tuple[
+        CustomerTable, dict[str, CustomerTimeline], dict[int, dict[str, CustomerTimeline]]
+    ]:
         # Small producer batches: the 300 customers below need several.
         app = faust.App(app_id, broker=broker.url, store="memory://", producer_max_batch_size=4096)
         table = CustomerTable(
-            app, name="customers", default=None, partitions=PARTITIONS, client_options=options
+            app,
+            name="customers",
+            default=None,
+            partitions=PARTITIONS,
+            client_options=options,
+            dimensions=(),
         )
         app.tables.add(table)
         await app.producer.start()
@@ -45,12 +52,13 @@ def test_written_timelines_are_stored_and_in_the_changelog_in_order(broker: Embe
         finally:
             await app.producer.stop()
         changelog = await read_changelog(table.changelog_topic.get_topic_name(), options)
-        return table, changelog.timelines, changelog.partition_of
+        return table, changelog.timelines, changelog.partitions
 
-    table, timelines, partition_of = asyncio.run(scenario())
+    table, timelines, partitions = asyncio.run(scenario())
     assert len(timelines) == 300  # 300 - c2 + d1
     assert timelines["c1"] == timeline(1, 2)
     assert "c2" not in timelines
-    assert partition_of["d1"] == 1 and partition_of["c299"] == 0
-    assert set(table.timelines_of(0)) == set(timelines) - {"d1"}
-    assert table.timelines_of(1) == {"d1": timeline(7)}
+    assert "d1" in partitions[1] and "c299" in partitions[0]
+    stored = table.timelines_by_partition([0, 1])
+    assert set(stored[0]) == set(timelines) - {"d1"}
+    assert stored[1] == {"d1": timeline(7)}

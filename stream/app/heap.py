@@ -1,0 +1,30 @@
+"""Building the restored state without Python's cyclic garbage collector walking it.
+
+Loading a changelog and rebuilding its engines creates several objects per contact (a
+million customers: about ten million). The collector runs whenever allocations outnumber
+deallocations by 700, and a full collection walks every tracked object: while the state
+grows, its collections took a third of the recovery time and more. Nothing of that state
+forms reference cycles (timelines are lists of tuples of strings and ints, freed by
+reference counting), so collecting is paused while it is built, and once built it is
+moved out of the collector's generations (``gc.freeze``): later collections skip it,
+instead of walking millions of objects that can never be cyclic garbage.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def long_lived_state() -> Iterator[None]:
+    """Collection paused for the block; what exists after it is frozen (see above)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
