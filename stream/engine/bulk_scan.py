@@ -27,7 +27,7 @@ ByteArray = npt.NDArray[np.uint8]
 
 # Zero bytes after a chunk, so that reads of a fixed size from any position in it stay inside.
 _PADDING = bytes(96)
-_NEWLINE, _SPACE, _QUOTE, _BACKSLASH = 0x0A, 0x20, 0x22, 0x5C
+_NEWLINE, _CARRIAGE_RETURN, _SPACE, _QUOTE, _BACKSLASH = 0x0A, 0x0D, 0x20, 0x22, 0x5C
 # Little-endian words of 8 bytes: MASKS[n] keeps the first n bytes of one.
 MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], np.uint64)
 # Identifiers up to this many words are compared as words; longer ones through a table.
@@ -69,13 +69,28 @@ class ChunkLines:
         self.starts: Int64Array = np.zeros(len(self.ends), np.int64)
         self.starts[1:] = self.ends[:-1] + 1
         self.count = len(self.ends)
+        # Where the text of each line ends: before a carriage return ending it (CRLF files).
+        self.text_ends = self.ends
         # Lines only the per-line readers take: other control bytes, non-ASCII, escapes.
         self.special = np.zeros(self.count, np.bool_)
-        self._mark(lows[~is_newline])
+        self._mark(self._carriage_returns_kept(lows[~is_newline]))
         if not chunk.isascii():
             self._mark(np.flatnonzero(head >= 0x80))
         if b"\\" in chunk:
             self._mark(np.flatnonzero(head == _BACKSLASH))
+
+    def _carriage_returns_kept(self, controls: Int64Array) -> Int64Array:
+        """Control bytes but the carriage returns that end a line, which JSON reads as
+        whitespace: those move the line's ``text_ends`` instead."""
+        if not len(controls):
+            return controls
+        line = np.searchsorted(self.starts, controls, side="right") - 1
+        ending = (self.data[controls] == _CARRIAGE_RETURN) & (controls + 1 == self.ends[line])
+        if ending.any():
+            self.text_ends = self.ends.copy()
+            self.text_ends[line[ending]] -= 1
+        kept: Int64Array = controls[~ending]
+        return kept
 
     def _mark(self, positions: Int64Array) -> None:
         if len(positions):
@@ -147,7 +162,7 @@ def _scan_members(
 ) -> None:
     """Lines ``rows``, all with the same number of strings (``opens``/``closes``: quotes,
     one row per string)."""
-    flat = _punctuated(lines.data, lines.starts[rows], lines.ends[rows], opens, closes)
+    flat = _punctuated(lines.data, lines.starts[rows], lines.text_ends[rows], opens, closes)
     if not flat.all():
         rows, opens, closes = rows[flat], opens[:, flat], closes[:, flat]
     if not len(rows):
@@ -328,6 +343,7 @@ def _layout(text: str) -> tuple[np.uint64, np.uint64, np.uint64]:
 
 
 _DATE, _TIME, _SECONDS = _layout("dddd-dd-"), _layout("ddTdd:dd"), _layout(":dd?????")
+_MILLIS_ZULU = _layout(":dd.dddZ")  # the seconds of "2017-10-01T10:00:00.123Z"
 _OFFSET = _layout("?dd:dd??")  # the last six characters, from the sign
 _HIGH_NIBBLES, _THREES, _SIXES = (np.uint64(0x0101_0101_0101_0101 * n) for n in (0xF0, 0x30, 6))
 
@@ -346,11 +362,15 @@ def _digits(words: UInt64Array, mask: Any) -> BoolArray:
     return found
 
 
+def _digit(words: UInt64Array, byte: int) -> Int64Array:
+    """The digit at ``byte`` of each word (0 for a zero byte)."""
+    digit: Int64Array = ((words >> np.uint64(8 * byte)) & np.uint64(0xF)).astype(np.int64)
+    return digit
+
+
 def _two_digits(words: UInt64Array, byte: int) -> Int64Array:
     """The number written by the two digits at ``byte`` and the next one."""
-    tens = (words >> np.uint64(8 * byte)) & np.uint64(0xF)
-    ones = (words >> np.uint64(8 * byte + 8)) & np.uint64(0xF)
-    return (tens * np.uint64(10) + ones).astype(np.int64)
+    return _digit(words, byte) * 10 + _digit(words, byte + 1)
 
 
 def parse_rfc3339(
@@ -363,10 +383,15 @@ def parse_rfc3339(
     taken; any other text is for the slow path to judge. Bytes past a timestamp may be
     read, never used.
     """
+    date, time, seconds = words[at], words[at + 8], words[at + 16]
+    if (lengths == len("2017-10-01T10:00:00.123Z")).all():  # the usual export, line after line
+        ok = _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _MILLIS_ZULU)
+        if ok.all():
+            fraction_ms = _two_digits(seconds, 4) * 10 + _digit(seconds, 6)
+            return _civil_ms(date, time, seconds, fraction_ms, np.zeros_like(fraction_ms))
     lengths = np.where(lengths <= LONGEST, lengths, 0)  # longer ones are not the layout
     ok = lengths >= SHORTEST
     end = at + np.maximum(lengths, SHORTEST)
-    date, time, seconds = words[at], words[at + 8], words[at + 16]
     ok &= _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _SECONDS)
     zulu = (words[end - 1] & np.uint64(0xFF)) == ord("Z")
     offset = words[end - 6]
@@ -381,23 +406,33 @@ def parse_rfc3339(
     fraction = words[at + 20]
     ok &= ~has_fraction | _digits(fraction, MASKS[np.clip(fraction_digits, 0, 6)])
     milli_digits = fraction & MASKS[np.where(has_fraction, np.clip(fraction_digits, 0, 3), 0)]
-    fraction_ms = (
-        (milli_digits & np.uint64(0xF)) * np.uint64(100)
-        + ((milli_digits >> np.uint64(8)) & np.uint64(0xF)) * np.uint64(10)
-        + ((milli_digits >> np.uint64(16)) & np.uint64(0xF))
-    ).astype(np.int64)
-    year = _two_digits(date, 0) * 100 + _two_digits(date, 2)
-    month, day = _two_digits(date, 5), _two_digits(time, 0)
-    hour, minute, second = _two_digits(time, 3), _two_digits(time, 6), _two_digits(seconds, 1)
+    fraction_ms = _two_digits(milli_digits, 0) * 10 + _digit(milli_digits, 2)
     offset_hours, offset_minutes = _two_digits(offset, 1), _two_digits(offset, 4)
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-    # Past the checks above, garbage could be any number: clipped for the look-up.
-    year_month = np.clip(year, 0, 9999) * 12 + np.clip(month, 1, 12) - 1
-    ok &= day <= _MONTH_DAYS[year_month]
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     ok &= zulu | ((offset_hours <= 23) & (offset_minutes <= 59))
     offset_s = np.where(zulu, 0, offset_hours * 3600 + offset_minutes * 60)
     offset_s = np.where(sign == ord("-"), -offset_s, offset_s)
+    millis, valid = _civil_ms(date, time, seconds, fraction_ms, offset_s)
+    ok &= valid
+    return np.where(ok, millis, 0), ok
+
+
+def _civil_ms(
+    date: UInt64Array,
+    time: UInt64Array,
+    seconds: UInt64Array,
+    fraction_ms: Int64Array,
+    offset_s: Int64Array,
+) -> tuple[Int64Array, BoolArray]:
+    """Milliseconds since the epoch of the date and time written in the three words of a
+    timestamp, and whether it is a real date and time (and in range)."""
+    year = _two_digits(date, 0) * 100 + _two_digits(date, 2)
+    month, day = _two_digits(date, 5), _two_digits(time, 0)
+    hour, minute, second = _two_digits(time, 3), _two_digits(time, 6), _two_digits(seconds, 1)
+    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    # A word that is not the layout could give any number: clipped for the look-up.
+    year_month = np.clip(year, 0, 9999) * 12 + np.clip(month, 1, 12) - 1
+    ok &= day <= _MONTH_DAYS[year_month]
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     days = _MONTH_STARTS[year_month] + day - 1
     seconds_since = days * 86_400 + hour * 3600 + minute * 60 + second
     millis = (seconds_since - offset_s) * 1000 + fraction_ms
