@@ -42,7 +42,6 @@ from stream.engine.bulk_scan import (
     identifier_words,
     parse_rfc3339,
     scan,
-    words_from,
 )
 from stream.engine.events import ContactEvent, Rejection
 from stream.engine.figures import Figures
@@ -305,7 +304,7 @@ class BulkBatch:
         width = max(1, -(-int(lengths.max(where=short, initial=0)) // 8))
         spans = np.where(short, lengths, 0)
         spans[decoded_at] = 0
-        words = identifier_words(lines.words, starts, spans, width)
+        words = identifier_words(lines.data, starts, spans, width)
         if decoded:
             fitting = (value if len(value) <= 8 * width else b"" for value in decoded)
             padded = b"".join(map(methodcaller("ljust", 8 * width, b"\0"), fitting))
@@ -516,9 +515,9 @@ def _timestamps_ms(values: list[str]) -> tuple[Int64Array, BoolArray]:
     count = len(values)
     texts = [text if len(text) <= LONGEST and text.isascii() else "" for text in values]
     lengths = np.fromiter(map(len, texts), np.int64, count)
-    padded = "".join(map(methodcaller("ljust", LONGEST), texts)).encode() + bytes(16)
-    words = words_from(np.frombuffer(padded, np.uint8))
-    millis, ok = parse_rfc3339(words, np.arange(count) * LONGEST, lengths)
+    padded = "".join(map(methodcaller("ljust", LONGEST), texts)).encode()
+    data = np.frombuffer(padded, np.uint8)
+    millis, ok = parse_rfc3339(data, np.arange(count) * LONGEST, lengths)
     return millis, ~ok
 
 

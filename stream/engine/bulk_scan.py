@@ -40,15 +40,14 @@ _CONTACT_ID, _CUSTOMER_ID, _TIMESTAMP, _CHANNEL, _REASON, _DIRECTION = range(len
 _KNOWN = FIELDS + ENGINE_ONLY_FIELDS
 
 
-def _head_and_tail(text: bytes) -> tuple[int, int, int]:
-    """A key up to 16 bytes as numbers: its length, first 8 bytes and (past 8) last 8."""
-    head = int.from_bytes(text[:8].ljust(8, b"\0"), "little")
-    tail = int.from_bytes(text[-8:], "little") if len(text) > 8 else 0
-    return len(text), head, tail
+def _key_numbers(text: bytes) -> tuple[int, int, int]:
+    """A key up to 16 bytes as numbers: its length and its two words, zero-padded."""
+    padded = text.ljust(16, b"\0")
+    return len(text), int.from_bytes(padded[:8], "little"), int.from_bytes(padded[8:16], "little")
 
 
-_KNOWN_KEYS = [_head_and_tail(name.encode()) for name in _KNOWN]  # in _KNOWN's order
-_INBOUND, _OUTBOUND = (_head_and_tail(value)[1] for value in (b"inbound", b"outbound"))
+_KNOWN_KEYS = [_key_numbers(name.encode()) for name in _KNOWN]  # in _KNOWN's order
+_INBOUND, _OUTBOUND = (_key_numbers(value)[1] for value in (b"inbound", b"outbound"))
 
 
 class ChunkLines:
@@ -58,7 +57,6 @@ class ChunkLines:
         self.chunk = chunk
         size = len(chunk)
         self.data: ByteArray = np.frombuffer(chunk + _PADDING, np.uint8)
-        self.words = words_from(self.data)
         head = self.data[:size]
         lows = np.flatnonzero(head < 0x20)
         is_newline = head[lows] == _NEWLINE
@@ -113,11 +111,13 @@ class ChunkLines:
         return self.chunk[at : at + length]
 
 
-def words_from(data: ByteArray) -> UInt64Array:
-    """The 8 bytes from every position of ``data`` (but the last 7) as one little-endian
-    number: overlapping views of the same memory, no copy."""
-    words: UInt64Array = np.ndarray((len(data) - 7,), np.dtype("<u8"), data, strides=(1,))
-    return words
+def words_at(data: ByteArray, positions: Int64Array, count: int) -> UInt64Array:
+    """The ``count`` little-endian 8-byte words from each position, zero-copy views of
+    ``data`` gathered at once (a gather costs its memory reads: 8 bytes or 64, nearly
+    alike). Shape: ``positions``' and ``count``."""
+    items = np.ndarray((len(data) - 8 * count + 1,), np.dtype(f"V{8 * count}"), data, strides=(1,))
+    found: UInt64Array = items[positions.ravel()].view(np.dtype("<u8"))
+    return found.reshape(*positions.shape, count)
 
 
 class LineContacts:
@@ -167,7 +167,7 @@ def _scan_members(
         rows, opens, closes = rows[flat], opens[:, flat], closes[:, flat]
     if not len(rows):
         return
-    fields = _Fields.of(lines.words, opens[0::2], closes[0::2])
+    fields = _Fields.of(lines.data, opens[0::2], closes[0::2])
     value_at = opens[1::2] + 1
     value_length = closes[1::2] - value_at
     slow = (
@@ -186,11 +186,11 @@ def _scan_members(
     for label in (_CHANNEL, _REASON):
         slow |= value(label)[1] > MAX_FIELD_CHARS  # stripping and "all" change no figure
     direction_at, direction_length, has_direction = fields.pick(_DIRECTION, value_at, value_length)
-    head = lines.words[direction_at]
+    head = words_at(lines.data, direction_at, 1)[:, 0]
     outbound = has_direction & (direction_length == 8) & (head == _OUTBOUND)
     inbound = has_direction & (direction_length == 7) & ((head & MASKS[7]) == _INBOUND)
     slow |= has_direction & ~inbound & ~outbound  # decode_contact words the refusal
-    timestamps, parsed = parse_rfc3339(lines.words, *value(_TIMESTAMP))
+    timestamps, parsed = parse_rfc3339(lines.data, *value(_TIMESTAMP))
     slow |= ~parsed
     result.slow[rows[slow]] = True
     taken = ~slow
@@ -231,38 +231,33 @@ def _punctuated(
     return compact
 
 
-def _same_keys(
-    words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array
-) -> Int64Array | None:
+def _same_keys(data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array | None:
     """The usual case: every line has the first line's keys, in its order. Then the field
     each member holds (``_KNOWN`` index or -1), as one column; else None."""
     lengths = key_closes - key_opens - 1
     if not (lengths == lengths[:, :1]).all():
         return None
-    ids = []
-    for member, length in enumerate(lengths[:, 0].tolist()):
-        head = words[key_opens[member] + 1] & MASKS[min(length, 8)]
-        if not (head == head[0]).all():
-            return None
-        tail = np.uint64(0)
-        if length > 8:  # keys past 16 bytes are never known: their middle needs no look
-            tails = words[key_closes[member] - 8]
-            if not (tails == tails[0]).all():
-                return None
-            tail = tails[0]
-        key = (length, int(head[0]), int(tail))
-        ids.append(_KNOWN_KEYS.index(key) if key in _KNOWN_KEYS else -1)
+    key_lengths = lengths[:, :1]  # the same in every line, so one mask per member
+    words = words_at(data, key_opens + 1, 2)
+    first = words[..., 0] & MASKS[np.clip(key_lengths, 0, 8)]
+    second = words[..., 1] & MASKS[np.clip(key_lengths - 8, 0, 8)]
+    if not ((first == first[:, :1]).all() and (second == second[:, :1]).all()):
+        return None
+    keys = zip(key_lengths[:, 0].tolist(), first[:, 0].tolist(), second[:, 0].tolist(), strict=True)
+    ids = [_KNOWN_KEYS.index(key) if key in _KNOWN_KEYS else -1 for key in keys]
     return np.array(ids, np.int64)[:, None]
 
 
-def _key_ids(words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array:
-    """The field each member of each line holds (``_KNOWN`` index or -1)."""
-    length = key_closes - key_opens - 1
-    head = words[key_opens + 1] & MASKS[np.minimum(length, 8)]
-    tail = np.where(length > 8, words[np.maximum(key_closes - 8, 0)], 0)
-    ids = np.full(length.shape, -1, np.int64)
-    for field, (key_length, key_head, key_tail) in enumerate(_KNOWN_KEYS):
-        ids[(length == key_length) & (head == key_head) & (tail == key_tail)] = field
+def _key_ids(data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array:
+    """The field each member of each line holds (``_KNOWN`` index or -1), comparing each
+    key as numbers: exactly for keys up to 16 bytes, as all the known ones are."""
+    lengths = key_closes - key_opens - 1
+    words = words_at(data, key_opens + 1, 2)
+    first = words[..., 0] & MASKS[np.clip(lengths, 0, 8)]
+    second = words[..., 1] & MASKS[np.clip(lengths - 8, 0, 8)]
+    ids = np.full(lengths.shape, -1, np.int64)
+    for field, (key_length, key_first, key_second) in enumerate(_KNOWN_KEYS):
+        ids[(lengths == key_length) & (first == key_first) & (second == key_second)] = field
     return ids
 
 
@@ -279,12 +274,12 @@ class _Fields:
         self.engine_only = np.broadcast_to(engine_only, (lines,))
 
     @classmethod
-    def of(cls, words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array) -> _Fields:
+    def of(cls, data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> _Fields:
         """The fields of lines whose keys open and close at ``key_opens``/``key_closes``
         (one row per member)."""
-        ids = _same_keys(words, key_opens, key_closes)
+        ids = _same_keys(data, key_opens, key_closes)
         if ids is None:
-            ids = _key_ids(words, key_opens, key_closes)
+            ids = _key_ids(data, key_opens, key_closes)
         members = np.arange(len(ids))[:, None]
         columns = np.empty((len(_KNOWN), ids.shape[1]), np.int64)
         repeated = np.zeros(ids.shape[1], np.bool_)
@@ -374,16 +369,17 @@ def _two_digits(words: UInt64Array, byte: int) -> Int64Array:
 
 
 def parse_rfc3339(
-    words: UInt64Array, at: Int64Array, lengths: Int64Array
+    data: ByteArray, at: Int64Array, lengths: Int64Array
 ) -> tuple[Int64Array, BoolArray]:
-    """Milliseconds of the timestamps ``[at, at + length)`` (``words``: the 8 bytes from
-    each position) in the common RFC 3339 layout, and which have it.
+    """Milliseconds of the timestamps ``data[at:at + length]`` in the common RFC 3339
+    layout, and which have it.
 
     Only layouts where ``datetime.fromisoformat`` and this arithmetic provably agree are
     taken; any other text is for the slow path to judge. Bytes past a timestamp may be
     read, never used.
     """
-    date, time, seconds = words[at], words[at + 8], words[at + 16]
+    words = words_at(data, at, 4)
+    date, time, seconds = words[:, 0], words[:, 1], words[:, 2]
     if (lengths == len("2017-10-01T10:00:00.123Z")).all():  # the usual export, line after line
         ok = _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _MILLIS_ZULU)
         if ok.all():
@@ -391,10 +387,11 @@ def parse_rfc3339(
             return _civil_ms(date, time, seconds, fraction_ms, np.zeros_like(fraction_ms))
     lengths = np.where(lengths <= LONGEST, lengths, 0)  # longer ones are not the layout
     ok = lengths >= SHORTEST
-    end = at + np.maximum(lengths, SHORTEST)
     ok &= _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _SECONDS)
-    zulu = (words[end - 1] & np.uint64(0xFF)) == ord("Z")
-    offset = words[end - 6]
+    # The last 8 characters: "Z" in the last, or the offset ("+HH:MM") in the last 6.
+    last = words_at(data, at + np.maximum(lengths, SHORTEST) - 8, 1)[:, 0]
+    zulu = (last >> np.uint64(56)) == ord("Z")
+    offset = last >> np.uint64(16)
     sign = (offset & np.uint64(0xFF)).astype(np.int64)
     ok &= zulu | (((sign == ord("+")) | (sign == ord("-"))) & _matches(offset, _OFFSET))
     # Between the seconds and the zone: nothing, or "." and 1 to 6 digits.
@@ -403,7 +400,7 @@ def parse_rfc3339(
     ok &= np.where(
         has_fraction, (fraction_digits >= 1) & (fraction_digits <= 6), fraction_digits == -1
     )
-    fraction = words[at + 20]
+    fraction = (seconds >> np.uint64(32)) | (words[:, 3] << np.uint64(32))  # characters 20-27
     ok &= ~has_fraction | _digits(fraction, MASKS[np.clip(fraction_digits, 0, 6)])
     milli_digits = fraction & MASKS[np.where(has_fraction, np.clip(fraction_digits, 0, 3), 0)]
     fraction_ms = _two_digits(milli_digits, 0) * 10 + _digit(milli_digits, 2)
@@ -467,10 +464,9 @@ _MONTH_STARTS = _days_from_civil(_YEARS, _MONTHS, np.ones_like(_YEARS))
 
 
 def identifier_words(
-    words: UInt64Array, at: Int64Array, lengths: Int64Array, width: int
+    data: ByteArray, at: Int64Array, lengths: Int64Array, width: int
 ) -> UInt64Array:
-    """The bytes ``[at, at + length)`` of each row as ``width`` words, zero-padded."""
-    steps = 8 * np.arange(width)
-    found: UInt64Array = words[at[:, None] + steps]
-    found &= MASKS[np.clip(lengths[:, None] - steps, 0, 8)]
+    """The bytes ``data[at:at + length]`` of each row as ``width`` words, zero-padded."""
+    found = words_at(data, at, width)
+    found &= MASKS[np.clip(lengths[:, None] - 8 * np.arange(width), 0, 8)]
     return found
