@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
@@ -20,12 +21,14 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from stream.cli import compute_parts
 from stream.cli.compute_parts import chunks, read_input
 from stream.engine import (
     Calendar,
     PeriodKind,
     Rejection,
     bulk,
+    bulk_scan,
     collect_timelines,
     decode_contact,
     figures_per_period,
@@ -329,7 +332,7 @@ def flat_line(draw) -> bytes:
     body = mark(b",").join(
         orjson.dumps(key) + mark(b":") + orjson.dumps(value) for key, value in members
     )
-    ending = draw(st.sampled_from([b"", b"", b"", b" ", b"x", b"}", b"\t"]))
+    ending = draw(st.sampled_from([b"", b"", b"", b" ", b"x", b"}", b"\t", b"\r", b" \r"]))
     return mark(b"{") + body + mark(b"}") + ending
 
 
@@ -414,11 +417,33 @@ def test_contacts_are_ordered_by_customer_then_time(span_bits):
     words = rng.integers(0, 1 << 12, (count, 1)).astype(np.uint64)
     customers = bulk.Identifiers.of(np.full(count, 8), words)
     timestamps = rng.integers(0, 1 << span_bits, count)
-    numbers, times = bulk._by_customer_and_time(customers, timestamps)
+    order, numbers = bulk._customer_numbers(customers)
+    numbers, times = bulk._by_time(numbers, order, timestamps)
     assert (np.diff(numbers) >= 0).all()
     assert (np.diff(times)[np.diff(numbers) == 0] >= 0).all()
     assert sorted(Counter(numbers.tolist()).values()) == sorted(Counter(words[:, 0]).values())
     assert sorted(times.tolist()) == sorted(timestamps.tolist())
+
+
+EXPORTED = {"contact_id": "k1", "customer_id": "c1", "timestamp": "2026-10-24T15:52:49.597Z",
+            "channel": "phone", "reason": "billing", "direction": "inbound"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        orjson.dumps(EXPORTED),
+        json.dumps(EXPORTED).encode(),  # ", " and ": "
+        orjson.dumps(EXPORTED) + b"\r",  # CRLF
+        orjson.dumps(EXPORTED | {"queue": "q1", "timestamp": "2026-10-24T15:52:49+02:00"}),
+        orjson.dumps({key: EXPORTED[key] for key in ("timestamp", "customer_id", "contact_id")}),
+    ],
+)
+def test_the_common_layouts_are_read_by_the_scan(line):
+    """Not only the same figures: these take the numpy path, none goes line by line."""
+    lines = bulk_scan.ChunkLines(line + b"\n" + line + b"\n")
+    found = bulk_scan.scan(lines, np.ones(lines.count, np.bool_))
+    assert found.contact.all()
 
 
 ANONYMOUS_LINES = [
@@ -487,6 +512,29 @@ def test_timestamps_parsed_in_bulk_are_the_slow_paths(texts):
             assert parse_timestamp_ms(text) == value, text
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    instants=st.lists(
+        st.datetimes(datetime(1970, 1, 1), datetime(9999, 12, 31), timezones=st.just(UTC)),
+        min_size=1,
+        max_size=20,
+    ),
+    spoilt=st.integers(0, 40),
+    char=st.sampled_from("0aZz:.-+ T9/"),
+)
+def test_millisecond_timestamps_parsed_in_bulk_are_the_slow_paths(instants, spoilt, char):
+    """The usual export (milliseconds and "Z" on every line), perhaps one character off."""
+    texts = [moment.isoformat(timespec="milliseconds")[:-6] + "Z" for moment in instants]
+    if spoilt < 24:
+        texts[-1] = texts[-1][:spoilt] + char + texts[-1][spoilt + 1 :]
+    millis, slow = _timestamps_ms(texts)
+    for text, value, left in zip(texts, millis.tolist(), slow.tolist(), strict=True):
+        if not left:
+            assert parse_timestamp_ms(text) == value, text
+    if spoilt >= 24:
+        assert not slow.any()
+
+
 def test_the_common_layouts_take_the_fast_path():
     texts = ["2026-10-24T13:15:03.273Z", "2017-10-01T10:00:00Z", "2017-10-01T10:00:00+02:00"]
     millis, slow = _timestamps_ms(texts)
@@ -551,3 +599,30 @@ def test_customers_of_both_parts_are_matched_exactly(tmp_path):
     contacts = read_input([path], BulkBatch(MAX_RECORD_BYTES), Log(), lambda _: None, 0)
     expected, _ = slow_path(data, Calendar(), PeriodKind.DAY, WEEK_MS)
     assert figures_of(contacts, Calendar(), PeriodKind.DAY, WEEK_MS) == expected
+
+
+def test_a_failed_child_leaves_its_part_to_the_parent(tmp_path):
+    lines = [
+        orjson.dumps(
+            {
+                "contact_id": f"k{n}",
+                "customer_id": f"c{n % 9}",
+                "timestamp": f"2017-10-{1 + n % 28:02d}T10:00:00Z",
+            }
+        )
+        for n in range(100)
+    ]
+    lines[20] = lines[80] = b"{not json"  # one rejection in each part
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(data)
+
+    def failing(*_):
+        os._exit(3)
+
+    log = Log()
+    with patch.object(compute_parts, "_child", failing):
+        contacts = read_input([path], BulkBatch(MAX_RECORD_BYTES), log, lambda _: None, 0)
+    expected, rejections = slow_path(data, Calendar(), PeriodKind.DAY, WEEK_MS)
+    assert figures_of(contacts, Calendar(), PeriodKind.DAY, WEEK_MS) == expected
+    assert log.rejections == [(path.name, number, why) for number, why in rejections]

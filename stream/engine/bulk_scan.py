@@ -27,7 +27,7 @@ ByteArray = npt.NDArray[np.uint8]
 
 # Zero bytes after a chunk, so that reads of a fixed size from any position in it stay inside.
 _PADDING = bytes(96)
-_NEWLINE, _SPACE, _QUOTE, _BACKSLASH = 0x0A, 0x20, 0x22, 0x5C
+_NEWLINE, _CARRIAGE_RETURN, _SPACE, _QUOTE, _BACKSLASH = 0x0A, 0x0D, 0x20, 0x22, 0x5C
 # Little-endian words of 8 bytes: MASKS[n] keeps the first n bytes of one.
 MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], np.uint64)
 # Identifiers up to this many words are compared as words; longer ones through a table.
@@ -40,15 +40,14 @@ _CONTACT_ID, _CUSTOMER_ID, _TIMESTAMP, _CHANNEL, _REASON, _DIRECTION = range(len
 _KNOWN = FIELDS + ENGINE_ONLY_FIELDS
 
 
-def _head_and_tail(text: bytes) -> tuple[int, int, int]:
-    """A key up to 16 bytes as numbers: its length, first 8 bytes and (past 8) last 8."""
-    head = int.from_bytes(text[:8].ljust(8, b"\0"), "little")
-    tail = int.from_bytes(text[-8:], "little") if len(text) > 8 else 0
-    return len(text), head, tail
+def _key_numbers(text: bytes) -> tuple[int, int, int]:
+    """A key up to 16 bytes as numbers: its length and its two words, zero-padded."""
+    padded = text.ljust(16, b"\0")
+    return len(text), int.from_bytes(padded[:8], "little"), int.from_bytes(padded[8:16], "little")
 
 
-_KNOWN_KEYS = [_head_and_tail(name.encode()) for name in _KNOWN]  # in _KNOWN's order
-_INBOUND, _OUTBOUND = (_head_and_tail(value)[1] for value in (b"inbound", b"outbound"))
+_KNOWN_KEYS = [_key_numbers(name.encode()) for name in _KNOWN]  # in _KNOWN's order
+_INBOUND, _OUTBOUND = (_key_numbers(value)[1] for value in (b"inbound", b"outbound"))
 
 
 class ChunkLines:
@@ -58,7 +57,6 @@ class ChunkLines:
         self.chunk = chunk
         size = len(chunk)
         self.data: ByteArray = np.frombuffer(chunk + _PADDING, np.uint8)
-        self.words = words_from(self.data)
         head = self.data[:size]
         lows = np.flatnonzero(head < 0x20)
         is_newline = head[lows] == _NEWLINE
@@ -69,13 +67,28 @@ class ChunkLines:
         self.starts: Int64Array = np.zeros(len(self.ends), np.int64)
         self.starts[1:] = self.ends[:-1] + 1
         self.count = len(self.ends)
+        # Where the text of each line ends: before a carriage return ending it (CRLF files).
+        self.text_ends = self.ends
         # Lines only the per-line readers take: other control bytes, non-ASCII, escapes.
         self.special = np.zeros(self.count, np.bool_)
-        self._mark(lows[~is_newline])
+        self._mark(self._carriage_returns_kept(lows[~is_newline]))
         if not chunk.isascii():
             self._mark(np.flatnonzero(head >= 0x80))
         if b"\\" in chunk:
             self._mark(np.flatnonzero(head == _BACKSLASH))
+
+    def _carriage_returns_kept(self, controls: Int64Array) -> Int64Array:
+        """Control bytes but the carriage returns that end a line, which JSON reads as
+        whitespace: those move the line's ``text_ends`` instead."""
+        if not len(controls):
+            return controls
+        line = np.searchsorted(self.starts, controls, side="right") - 1
+        ending = (self.data[controls] == _CARRIAGE_RETURN) & (controls + 1 == self.ends[line])
+        if ending.any():
+            self.text_ends = self.ends.copy()
+            self.text_ends[line[ending]] -= 1
+        kept: Int64Array = controls[~ending]
+        return kept
 
     def _mark(self, positions: Int64Array) -> None:
         if len(positions):
@@ -98,11 +111,13 @@ class ChunkLines:
         return self.chunk[at : at + length]
 
 
-def words_from(data: ByteArray) -> UInt64Array:
-    """The 8 bytes from every position of ``data`` (but the last 7) as one little-endian
-    number: overlapping views of the same memory, no copy."""
-    words: UInt64Array = np.ndarray((len(data) - 7,), np.dtype("<u8"), data, strides=(1,))
-    return words
+def words_at(data: ByteArray, positions: Int64Array, count: int) -> UInt64Array:
+    """The ``count`` little-endian 8-byte words from each position, zero-copy views of
+    ``data`` gathered at once (a gather costs its memory reads: 8 bytes or 64, nearly
+    alike). Shape: ``positions``' and ``count``."""
+    items = np.ndarray((len(data) - 8 * count + 1,), np.dtype(f"V{8 * count}"), data, strides=(1,))
+    found: UInt64Array = items[positions.ravel()].view(np.dtype("<u8"))
+    return found.reshape(*positions.shape, count)
 
 
 class LineContacts:
@@ -147,12 +162,12 @@ def _scan_members(
 ) -> None:
     """Lines ``rows``, all with the same number of strings (``opens``/``closes``: quotes,
     one row per string)."""
-    flat = _punctuated(lines.data, lines.starts[rows], lines.ends[rows], opens, closes)
+    flat = _punctuated(lines.data, lines.starts[rows], lines.text_ends[rows], opens, closes)
     if not flat.all():
         rows, opens, closes = rows[flat], opens[:, flat], closes[:, flat]
     if not len(rows):
         return
-    fields = _Fields.of(lines.words, opens[0::2], closes[0::2])
+    fields = _Fields.of(lines.data, opens[0::2], closes[0::2])
     value_at = opens[1::2] + 1
     value_length = closes[1::2] - value_at
     slow = (
@@ -171,11 +186,11 @@ def _scan_members(
     for label in (_CHANNEL, _REASON):
         slow |= value(label)[1] > MAX_FIELD_CHARS  # stripping and "all" change no figure
     direction_at, direction_length, has_direction = fields.pick(_DIRECTION, value_at, value_length)
-    head = lines.words[direction_at]
+    head = words_at(lines.data, direction_at, 1)[:, 0]
     outbound = has_direction & (direction_length == 8) & (head == _OUTBOUND)
     inbound = has_direction & (direction_length == 7) & ((head & MASKS[7]) == _INBOUND)
     slow |= has_direction & ~inbound & ~outbound  # decode_contact words the refusal
-    timestamps, parsed = parse_rfc3339(lines.words, *value(_TIMESTAMP))
+    timestamps, parsed = parse_rfc3339(lines.data, *value(_TIMESTAMP))
     slow |= ~parsed
     result.slow[rows[slow]] = True
     taken = ~slow
@@ -216,38 +231,33 @@ def _punctuated(
     return compact
 
 
-def _same_keys(
-    words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array
-) -> Int64Array | None:
+def _same_keys(data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array | None:
     """The usual case: every line has the first line's keys, in its order. Then the field
     each member holds (``_KNOWN`` index or -1), as one column; else None."""
     lengths = key_closes - key_opens - 1
     if not (lengths == lengths[:, :1]).all():
         return None
-    ids = []
-    for member, length in enumerate(lengths[:, 0].tolist()):
-        head = words[key_opens[member] + 1] & MASKS[min(length, 8)]
-        if not (head == head[0]).all():
-            return None
-        tail = np.uint64(0)
-        if length > 8:  # keys past 16 bytes are never known: their middle needs no look
-            tails = words[key_closes[member] - 8]
-            if not (tails == tails[0]).all():
-                return None
-            tail = tails[0]
-        key = (length, int(head[0]), int(tail))
-        ids.append(_KNOWN_KEYS.index(key) if key in _KNOWN_KEYS else -1)
+    key_lengths = lengths[:, :1]  # the same in every line, so one mask per member
+    words = words_at(data, key_opens + 1, 2)
+    first = words[..., 0] & MASKS[np.clip(key_lengths, 0, 8)]
+    second = words[..., 1] & MASKS[np.clip(key_lengths - 8, 0, 8)]
+    if not ((first == first[:, :1]).all() and (second == second[:, :1]).all()):
+        return None
+    keys = zip(key_lengths[:, 0].tolist(), first[:, 0].tolist(), second[:, 0].tolist(), strict=True)
+    ids = [_KNOWN_KEYS.index(key) if key in _KNOWN_KEYS else -1 for key in keys]
     return np.array(ids, np.int64)[:, None]
 
 
-def _key_ids(words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array:
-    """The field each member of each line holds (``_KNOWN`` index or -1)."""
-    length = key_closes - key_opens - 1
-    head = words[key_opens + 1] & MASKS[np.minimum(length, 8)]
-    tail = np.where(length > 8, words[np.maximum(key_closes - 8, 0)], 0)
-    ids = np.full(length.shape, -1, np.int64)
-    for field, (key_length, key_head, key_tail) in enumerate(_KNOWN_KEYS):
-        ids[(length == key_length) & (head == key_head) & (tail == key_tail)] = field
+def _key_ids(data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> Int64Array:
+    """The field each member of each line holds (``_KNOWN`` index or -1), comparing each
+    key as numbers: exactly for keys up to 16 bytes, as all the known ones are."""
+    lengths = key_closes - key_opens - 1
+    words = words_at(data, key_opens + 1, 2)
+    first = words[..., 0] & MASKS[np.clip(lengths, 0, 8)]
+    second = words[..., 1] & MASKS[np.clip(lengths - 8, 0, 8)]
+    ids = np.full(lengths.shape, -1, np.int64)
+    for field, (key_length, key_first, key_second) in enumerate(_KNOWN_KEYS):
+        ids[(lengths == key_length) & (first == key_first) & (second == key_second)] = field
     return ids
 
 
@@ -264,12 +274,12 @@ class _Fields:
         self.engine_only = np.broadcast_to(engine_only, (lines,))
 
     @classmethod
-    def of(cls, words: UInt64Array, key_opens: Int64Array, key_closes: Int64Array) -> _Fields:
+    def of(cls, data: ByteArray, key_opens: Int64Array, key_closes: Int64Array) -> _Fields:
         """The fields of lines whose keys open and close at ``key_opens``/``key_closes``
         (one row per member)."""
-        ids = _same_keys(words, key_opens, key_closes)
+        ids = _same_keys(data, key_opens, key_closes)
         if ids is None:
-            ids = _key_ids(words, key_opens, key_closes)
+            ids = _key_ids(data, key_opens, key_closes)
         members = np.arange(len(ids))[:, None]
         columns = np.empty((len(_KNOWN), ids.shape[1]), np.int64)
         repeated = np.zeros(ids.shape[1], np.bool_)
@@ -328,6 +338,7 @@ def _layout(text: str) -> tuple[np.uint64, np.uint64, np.uint64]:
 
 
 _DATE, _TIME, _SECONDS = _layout("dddd-dd-"), _layout("ddTdd:dd"), _layout(":dd?????")
+_MILLIS_ZULU = _layout(":dd.dddZ")  # the seconds of "2017-10-01T10:00:00.123Z"
 _OFFSET = _layout("?dd:dd??")  # the last six characters, from the sign
 _HIGH_NIBBLES, _THREES, _SIXES = (np.uint64(0x0101_0101_0101_0101 * n) for n in (0xF0, 0x30, 6))
 
@@ -346,30 +357,41 @@ def _digits(words: UInt64Array, mask: Any) -> BoolArray:
     return found
 
 
+def _digit(words: UInt64Array, byte: int) -> Int64Array:
+    """The digit at ``byte`` of each word (0 for a zero byte)."""
+    digit: Int64Array = ((words >> np.uint64(8 * byte)) & np.uint64(0xF)).astype(np.int64)
+    return digit
+
+
 def _two_digits(words: UInt64Array, byte: int) -> Int64Array:
     """The number written by the two digits at ``byte`` and the next one."""
-    tens = (words >> np.uint64(8 * byte)) & np.uint64(0xF)
-    ones = (words >> np.uint64(8 * byte + 8)) & np.uint64(0xF)
-    return (tens * np.uint64(10) + ones).astype(np.int64)
+    return _digit(words, byte) * 10 + _digit(words, byte + 1)
 
 
 def parse_rfc3339(
-    words: UInt64Array, at: Int64Array, lengths: Int64Array
+    data: ByteArray, at: Int64Array, lengths: Int64Array
 ) -> tuple[Int64Array, BoolArray]:
-    """Milliseconds of the timestamps ``[at, at + length)`` (``words``: the 8 bytes from
-    each position) in the common RFC 3339 layout, and which have it.
+    """Milliseconds of the timestamps ``data[at:at + length]`` in the common RFC 3339
+    layout, and which have it.
 
     Only layouts where ``datetime.fromisoformat`` and this arithmetic provably agree are
     taken; any other text is for the slow path to judge. Bytes past a timestamp may be
     read, never used.
     """
+    words = words_at(data, at, 4)
+    date, time, seconds = words[:, 0], words[:, 1], words[:, 2]
+    if (lengths == len("2017-10-01T10:00:00.123Z")).all():  # the usual export, line after line
+        ok = _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _MILLIS_ZULU)
+        if ok.all():
+            fraction_ms = _two_digits(seconds, 4) * 10 + _digit(seconds, 6)
+            return _civil_ms(date, time, seconds, fraction_ms, np.zeros_like(fraction_ms))
     lengths = np.where(lengths <= LONGEST, lengths, 0)  # longer ones are not the layout
     ok = lengths >= SHORTEST
-    end = at + np.maximum(lengths, SHORTEST)
-    date, time, seconds = words[at], words[at + 8], words[at + 16]
     ok &= _matches(date, _DATE) & _matches(time, _TIME) & _matches(seconds, _SECONDS)
-    zulu = (words[end - 1] & np.uint64(0xFF)) == ord("Z")
-    offset = words[end - 6]
+    # The last 8 characters: "Z" in the last, or the offset ("+HH:MM") in the last 6.
+    last = words_at(data, at + np.maximum(lengths, SHORTEST) - 8, 1)[:, 0]
+    zulu = (last >> np.uint64(56)) == ord("Z")
+    offset = last >> np.uint64(16)
     sign = (offset & np.uint64(0xFF)).astype(np.int64)
     ok &= zulu | (((sign == ord("+")) | (sign == ord("-"))) & _matches(offset, _OFFSET))
     # Between the seconds and the zone: nothing, or "." and 1 to 6 digits.
@@ -378,26 +400,36 @@ def parse_rfc3339(
     ok &= np.where(
         has_fraction, (fraction_digits >= 1) & (fraction_digits <= 6), fraction_digits == -1
     )
-    fraction = words[at + 20]
+    fraction = (seconds >> np.uint64(32)) | (words[:, 3] << np.uint64(32))  # characters 20-27
     ok &= ~has_fraction | _digits(fraction, MASKS[np.clip(fraction_digits, 0, 6)])
     milli_digits = fraction & MASKS[np.where(has_fraction, np.clip(fraction_digits, 0, 3), 0)]
-    fraction_ms = (
-        (milli_digits & np.uint64(0xF)) * np.uint64(100)
-        + ((milli_digits >> np.uint64(8)) & np.uint64(0xF)) * np.uint64(10)
-        + ((milli_digits >> np.uint64(16)) & np.uint64(0xF))
-    ).astype(np.int64)
-    year = _two_digits(date, 0) * 100 + _two_digits(date, 2)
-    month, day = _two_digits(date, 5), _two_digits(time, 0)
-    hour, minute, second = _two_digits(time, 3), _two_digits(time, 6), _two_digits(seconds, 1)
+    fraction_ms = _two_digits(milli_digits, 0) * 10 + _digit(milli_digits, 2)
     offset_hours, offset_minutes = _two_digits(offset, 1), _two_digits(offset, 4)
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-    # Past the checks above, garbage could be any number: clipped for the look-up.
-    year_month = np.clip(year, 0, 9999) * 12 + np.clip(month, 1, 12) - 1
-    ok &= day <= _MONTH_DAYS[year_month]
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     ok &= zulu | ((offset_hours <= 23) & (offset_minutes <= 59))
     offset_s = np.where(zulu, 0, offset_hours * 3600 + offset_minutes * 60)
     offset_s = np.where(sign == ord("-"), -offset_s, offset_s)
+    millis, valid = _civil_ms(date, time, seconds, fraction_ms, offset_s)
+    ok &= valid
+    return np.where(ok, millis, 0), ok
+
+
+def _civil_ms(
+    date: UInt64Array,
+    time: UInt64Array,
+    seconds: UInt64Array,
+    fraction_ms: Int64Array,
+    offset_s: Int64Array,
+) -> tuple[Int64Array, BoolArray]:
+    """Milliseconds since the epoch of the date and time written in the three words of a
+    timestamp, and whether it is a real date and time (and in range)."""
+    year = _two_digits(date, 0) * 100 + _two_digits(date, 2)
+    month, day = _two_digits(date, 5), _two_digits(time, 0)
+    hour, minute, second = _two_digits(time, 3), _two_digits(time, 6), _two_digits(seconds, 1)
+    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    # A word that is not the layout could give any number: clipped for the look-up.
+    year_month = np.clip(year, 0, 9999) * 12 + np.clip(month, 1, 12) - 1
+    ok &= day <= _MONTH_DAYS[year_month]
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     days = _MONTH_STARTS[year_month] + day - 1
     seconds_since = days * 86_400 + hour * 3600 + minute * 60 + second
     millis = (seconds_since - offset_s) * 1000 + fraction_ms
@@ -432,10 +464,9 @@ _MONTH_STARTS = _days_from_civil(_YEARS, _MONTHS, np.ones_like(_YEARS))
 
 
 def identifier_words(
-    words: UInt64Array, at: Int64Array, lengths: Int64Array, width: int
+    data: ByteArray, at: Int64Array, lengths: Int64Array, width: int
 ) -> UInt64Array:
-    """The bytes ``[at, at + length)`` of each row as ``width`` words, zero-padded."""
-    steps = 8 * np.arange(width)
-    found: UInt64Array = words[at[:, None] + steps]
-    found &= MASKS[np.clip(lengths[:, None] - steps, 0, 8)]
+    """The bytes ``data[at:at + length]`` of each row as ``width`` words, zero-padded."""
+    found = words_at(data, at, width)
+    found &= MASKS[np.clip(lengths[:, None] - 8 * np.arange(width), 0, 8)]
     return found
