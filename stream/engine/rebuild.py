@@ -78,17 +78,15 @@ class TimelineColumns:
         return int(self.timestamp.max()) if len(self.timestamp) else None
 
     def prune(self, before_ms: int) -> list[str]:
-        """``CustomerTimeline.prune`` where it drops something; the customers it empties."""
+        """``CustomerTimeline.prune`` where it drops something; the customers left (or
+        found) without contacts."""
         touched = np.unique(self.customer[self.timestamp < before_ms]).tolist()
-        emptied = []
         for index in touched:
-            timeline = self.timelines[index]
-            timeline.prune(before_ms)
-            if not timeline:
-                emptied.append(self.customer_ids[index])
+            self.timelines[index].prune(before_ms)
         if touched:
             self._flatten()
-        return emptied
+        empty = np.flatnonzero(self.first_row == self.end_row).tolist()
+        return [self.customer_ids[index] for index in empty]
 
     def codes(self, field: int) -> tuple[list[Any], Int64Array]:
         """The distinct values of a contact field, and each row's index among them."""
