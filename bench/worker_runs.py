@@ -107,7 +107,8 @@ def empty_start(stack: Stack) -> tuple[float, int]:
 
 
 def _customers_30d(worker: WorkerProcess) -> int:
+    wanted = {"window": "30d", "channel": "all", "reason": "all"}.items()
     for labels, value in worker.samples().get("rcr_customers", []):
-        if labels == {"window": "30d", "channel": "all", "reason": "all"}:
+        if wanted <= labels.items():  # whatever other labels (definition) it carries
             return int(value)
     return -1

@@ -64,12 +64,17 @@ class BulkLoadedStore(MemoryStore):
     thousand records a second here). Reading the newly assigned changelog partitions with a
     plain consumer instead, and reporting what was read as the persisted offset, leaves
     Faust's recovery nothing to do. Partitions kept across a rebalance are already in
-    memory: only their end offsets are refreshed.
+    memory: only their end offsets are refreshed. The timelines come back with the labels
+    of the extra dimensions configured now, and a fresh partition's are handed to the
+    worker as read (``timelines_by_partition``) unless something changed it since.
     """
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._last_offsets: dict[TP, int] = {}
+        # Each freshly loaded partition's timelines, until the worker takes them to build
+        # its engine, or until anything else changes the partition here.
+        self._loaded: dict[int, dict[str, CustomerTimeline]] = {}
 
     def persisted_offset(self, tp: TP) -> int | None:
         return self._last_offsets.get(tp)
@@ -81,6 +86,7 @@ class BulkLoadedStore(MemoryStore):
         topic = table.changelog_topic.get_topic_name()
         for tp in revoked:
             self._last_offsets.pop(tp, None)
+            self._loaded.pop(tp.partition, None)
         mine = {tp.partition for tp in assigned if tp.topic == topic}
         fresh = {tp.partition for tp in newly_assigned if tp.topic == topic}
         fresh |= {p for p in mine if TP(topic, p) not in self._last_offsets}
@@ -103,8 +109,36 @@ class BulkLoadedStore(MemoryStore):
         for partition, timelines in changelog.partitions.items():
             self.data.update(timelines)
             self._key_partition.update(dict.fromkeys(timelines, partition))
+        self._loaded.update(changelog.partitions)
         for partition, offset in changelog.last_offsets.items():
             self._last_offsets[TP(topic, partition)] = offset
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        """Faust's recovery, for records written after the bulk load read the partition."""
+        events = list(batch)
+        for event in events:
+            self.changed(event.message.partition)
+        super().apply_changelog_batch(events, to_key, to_value)
+
+    def changed(self, partition: int) -> None:
+        """The partition's loaded timelines are not all of it any more."""
+        self._loaded.pop(partition, None)
+
+    def timelines_by_partition(
+        self, partitions: Iterable[int]
+    ) -> dict[int, dict[str, CustomerTimeline]]:
+        """The timelines of each of ``partitions``: as the bulk load read them (handed over
+        once), or else picked out of all of them."""
+        wanted = list(partitions)
+        grouped = {p: self._loaded.pop(p) for p in wanted if p in self._loaded}
+        missing = [p for p in wanted if p not in grouped]
+        if missing:
+            keys, partition_of_key = list(self._key_partition), list(self._key_partition.values())
+            for partition in missing:
+                # C-level passes: a million customers would take seconds key by key.
+                mine = list(compress(keys, map(partition.__eq__, partition_of_key)))
+                grouped[partition] = dict(zip(mine, map(self.data.__getitem__, mine), strict=True))
+        return grouped
 
 
 class CustomerTable(faust.Table):
@@ -161,6 +195,7 @@ class CustomerTable(faust.Table):
         producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
         topic = self.changelog_topic.get_topic_name()
         batch, in_batch, written = producer.create_batch(), 0, 0
+        store.changed(partition)
         for customer_id, timeline in changes:
             if timeline is None:
                 timelines.pop(customer_id, None)
@@ -200,14 +235,6 @@ class CustomerTable(faust.Table):
     def timelines_by_partition(
         self, partitions: Iterable[int]
     ) -> dict[int, dict[str, CustomerTimeline]]:
-        """The stored timelines of each of ``partitions`` (after recovery), in one pass."""
-        store: Any = self.data
-        timelines: dict[str, CustomerTimeline] = store.data
-        key_partition: dict[str, int] = store._key_partition
-        keys, partition_of_key = list(key_partition), list(key_partition.values())
-        grouped = {}
-        for partition in partitions:
-            # C-level passes: a million customers would take seconds key by key.
-            mine = list(compress(keys, map(partition.__eq__, partition_of_key)))
-            grouped[partition] = dict(zip(mine, map(timelines.__getitem__, mine), strict=True))
-        return grouped
+        """The stored timelines of each of ``partitions`` (after recovery)."""
+        store: BulkLoadedStore = self.data  # type: ignore[assignment]
+        return store.timelines_by_partition(partitions)

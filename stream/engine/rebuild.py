@@ -31,6 +31,7 @@ BoolArray = npt.NDArray[np.bool_]
 # Tally columns of a contact's status: resolved, unresolved, provisional (Figures 4..6).
 _RESOLVED, _UNRESOLVED, _PROVISIONAL = 0, 1, 2
 _STATUSES = 3
+_KINDS = _STATUSES * 2  # each status, not a repeat or a repeat
 
 _contacts_of = attrgetter("contacts")
 _timestamp = itemgetter(0)
@@ -77,17 +78,15 @@ class TimelineColumns:
         return int(self.timestamp.max()) if len(self.timestamp) else None
 
     def prune(self, before_ms: int) -> list[str]:
-        """``CustomerTimeline.prune`` where it drops something; the customers it empties."""
+        """``CustomerTimeline.prune`` where it drops something; the customers left (or
+        found) without contacts."""
         touched = np.unique(self.customer[self.timestamp < before_ms]).tolist()
-        emptied = []
         for index in touched:
-            timeline = self.timelines[index]
-            timeline.prune(before_ms)
-            if not timeline:
-                emptied.append(self.customer_ids[index])
+            self.timelines[index].prune(before_ms)
         if touched:
             self._flatten()
-        return emptied
+        empty = np.flatnonzero(self.first_row == self.end_row).tolist()
+        return [self.customer_ids[index] for index in empty]
 
     def codes(self, field: int) -> tuple[list[Any], Int64Array]:
         """The distinct values of a contact field, and each row's index among them."""
@@ -139,9 +138,11 @@ class LabelFamily:
 
 @dataclass(frozen=True)
 class _CountedFamily:
-    family: LabelFamily
-    code_and_status: Int64Array  # code * 3 + status: one bincount for three counters
-    pair: Int64Array  # each row's (customer, label) among the distinct ones
+    labels: list[Label]
+    # Per row: code * 6 + status * 2 + repeat, so that one bincount gives the label's
+    # contacts by status and by repeat; and the row's (customer, label) pair.
+    kind: Int64Array
+    pair: Int64Array
     pair_label: Int64Array  # each pair's label code
     pairs: int
 
@@ -156,18 +157,16 @@ class WindowTally:
         repeat_interval_ms: int,
         now_ms: int,
     ) -> None:
-        self.timestamp = columns.timestamp
-        self.repeat, followed = repeats_and_follow_ups(
-            columns.customer, self.timestamp, repeat_interval_ms
-        )
+        customer = columns.customer
+        self.timestamp = timestamp = columns.timestamp
+        repeat, followed = repeats_and_follow_ups(customer, timestamp, repeat_interval_ms)
         status = np.where(
-            now_ms - self.timestamp <= repeat_interval_ms,
+            now_ms - timestamp <= repeat_interval_ms,
             _PROVISIONAL,
             np.where(followed, _UNRESOLVED, _RESOLVED),
         )
-        self.families = [
-            _counted(family, columns.customer, status) for family in families if family.labels
-        ]
+        kind = status * 2 + repeat
+        self.families = [_counted(family, customer, kind) for family in families if family.labels]
 
     def counters(self, start_ms: int, end_ms: int | None) -> dict[Label, list[int]]:
         """``WindowFigures.counters`` of the window ``[start, end)`` (None: no end)."""
@@ -178,19 +177,19 @@ class WindowTally:
         counters: dict[Label, list[int]] = {}
         if not len(rows):
             return counters
-        repeat_rows = rows[self.repeat[rows]]
         for counted in self.families:
-            labels, codes = counted.family.labels, counted.family.codes
+            labels = counted.labels
             count = len(labels)
-            statuses = np.bincount(counted.code_and_status[rows], minlength=count * _STATUSES)
-            statuses = statuses.reshape(count, _STATUSES)
+            kinds = np.bincount(counted.kind[rows], minlength=count * _KINDS)
+            kinds = kinds.reshape(count, _STATUSES, 2)
+            statuses = kinds.sum(axis=2)
             # Rows of each (customer, label) in the window: 1+ a customer, 2+ a repeat one.
             per_pair = np.bincount(counted.pair[rows], minlength=counted.pairs)
             columns = (
                 statuses.sum(axis=1),
                 np.bincount(counted.pair_label[per_pair > 0], minlength=count),
                 np.bincount(counted.pair_label[per_pair > 1], minlength=count),
-                np.bincount(codes[repeat_rows], minlength=count),
+                kinds[:, :, 1].sum(axis=1),
                 *statuses.T,
             )
             by_label = zip(*(column.tolist() for column in columns), strict=True)
@@ -200,11 +199,11 @@ class WindowTally:
         return counters
 
 
-def _counted(family: LabelFamily, customer: Int64Array, status: Int64Array) -> _CountedFamily:
+def _counted(family: LabelFamily, customer: Int64Array, kind: Int64Array) -> _CountedFamily:
     count = len(family.labels)
     pair, pair_key = _distinct(customer * count + family.codes)
     return _CountedFamily(
-        family, family.codes * _STATUSES + status, pair, pair_key % count, len(pair_key)
+        family.labels, family.codes * _KINDS + kind, pair, pair_key % count, len(pair_key)
     )
 
 

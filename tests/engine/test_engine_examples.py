@@ -262,3 +262,18 @@ def test_stored_timelines_read_back_in_every_format_written():
     by_tier = TimelineReader(("tier",)).read(stored).contacts
     assert [contact[4] for contact in by_tier] == [(dimension_label("tier", "unknown"),)] * 2
     assert TimelineReader(()).read(stored).contacts[1][4] == ()
+
+
+def test_a_rebuild_forgets_customers_without_contacts_left():
+    old, recent = OCT_31_2017 - 90 * DAY, OCT_31_2017 - HOUR
+    customers = {
+        "gone": CustomerTimeline([(old, "a", "chat", "login", ())]),
+        "empty": CustomerTimeline(),
+        "kept": CustomerTimeline([(old, "b", "chat", "login", ()), (recent, "c", "chat", "x", ())]),
+    }
+    engine = Engine(EngineConfig(), now_ms=OCT_31_2017, customers=customers)
+    engine.rebuild()
+    assert set(engine.customers) == {"kept"}
+    assert engine.customers["kept"].contacts == [(recent, "c", "chat", "x", ())]
+    assert engine.take_changed() == {"gone", "empty"}
+    assert total(engine, "24h") == Figures(contacts=1, customers=1)
