@@ -467,6 +467,22 @@ def test_anonymous_customers_are_noticed(customer, anonymous):
     assert batch.needs_engine == anonymous
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b'"status":"abandoned"',
+        b'"st\\u0061tus":"abandoned"',  # orjson reads the escaped key as "status"
+        b'"chain_id":"x1"',
+        b'"wait_time":3',
+    ],
+)
+def test_chains_and_statuses_are_noticed(extra):
+    line = b'{"contact_id":"k","customer_id":"c","timestamp":"2017-10-01T10:00:00Z",' + extra
+    batch = BulkBatch(MAX_RECORD_BYTES, ANONYMOUS)
+    batch.add_lines(line + b"}\n", 1, lambda *_: None)
+    assert batch.needs_engine
+
+
 def test_long_anonymous_ids_are_noticed():
     anonymous = "unknown customer of the web shop, logged out, no e-mail given at checkout"
     line = {
