@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any
 
 import faust
@@ -108,7 +108,7 @@ class BulkLoadedStore(MemoryStore):
             self._key_partition.pop(key, None)
         for partition, timelines in changelog.partitions.items():
             self.data.update(timelines)
-            self._key_partition.update(dict.fromkeys(timelines, partition))
+            self._key_partition.update(zip(timelines, repeat(partition)))
         self._loaded.update(changelog.partitions)
         for partition, offset in changelog.last_offsets.items():
             self._last_offsets[TP(topic, partition)] = offset

@@ -20,13 +20,12 @@ from stream.engine.definitions import Definition, MatchingKey, headline_at
 from stream.engine.events import ContactEvent, Outcome, Rejection, RejectReason
 from stream.engine.expiry import ExpiryIndex
 from stream.engine.figures import Figures, WindowFigures
-from stream.engine.labels import DimensionFolder, LabelFolder
+from stream.engine.labels import UNKNOWN, DimensionFolder, LabelFolder
 from stream.engine.periods import Calendar, Period, PeriodKind
 from stream.engine.rebuild import LabelFamily, TimelineColumns, WindowTally, numbered
 from stream.engine.timeline import (
     ALL,
     TOTAL,
-    UNKNOWN,
     Contact,
     CustomerTimeline,
     Label,

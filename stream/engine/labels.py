@@ -7,6 +7,7 @@ limit, which values get their own series depends on arrival order (docs/ARCHITEC
 
 from __future__ import annotations
 
+from stream.engine.timeline import UNKNOWN as UNKNOWN  # defined beside the stored labels
 from stream.engine.timeline import Label, dimension_label
 
 OTHER = "other"

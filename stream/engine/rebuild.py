@@ -56,7 +56,8 @@ def numbered(values: Iterable[Any], count: int) -> tuple[list[Any], Int64Array]:
 
 class TimelineColumns:
     """The contacts of many customers as columns: row after row, customer after customer,
-    each customer's contacts in timeline order. The rows are the timelines' own tuples."""
+    each customer's contacts in timeline order. ``rows`` are the timelines' contact tuples
+    (equal ones, after ``set_dimensions``)."""
 
     def __init__(self, customers: Mapping[str, CustomerTimeline]) -> None:
         self.customer_ids = list(customers)
