@@ -392,14 +392,7 @@ class Engine:
             self._add_newest(timeline, contact, repeat, status)
         else:
             self._add_earlier(timeline, contact, repeat, status)
-        if successor is not None or preceding is not None:
-            for window in self._windows:
-                if successor is not None and window.contains(successor[0]):
-                    for label in labels_of(successor):
-                        window.figures.add_repeat(label)
-                if preceding is not None and window.contains(preceding[0]):
-                    for label in labels_of(preceding):
-                        window.figures.move(label, Status.RESOLVED, Status.UNRESOLVED)
+        self._neighbours_changed(successor, +1, preceding, Status.RESOLVED, Status.UNRESOLVED)
         timeline.insert_at(position, contact)
         self.expiry.add(timestamp, customer_id)
         self.changed.add(customer_id)
@@ -434,14 +427,8 @@ class Engine:
         self, timeline: CustomerTimeline, contact: Contact, repeat: bool, status: int
     ) -> None:
         """A contact older than some of its customer's others (a late or reordered one)."""
-        timestamp = contact[0]
-        labels = labels_of(contact)
-        for window in self._windows:
-            if window.contains(timestamp):
-                start, stop = timeline.indices(window.start_ms, window.end_ms)
-                for label in labels:
-                    before = timeline.count_upto_two(start, stop, label)
-                    window.figures.add_contact(label, before, repeat, status)
+        for window, label, before in self._counts_beside(timeline, contact):
+            window.figures.add_contact(label, before, repeat, status)
 
     def _remove(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
         """The exact inverse of ``_insert``: a counted contact leaves every figure."""
@@ -463,20 +450,43 @@ class Engine:
             if old_status == new_status:
                 preceding = None
         timeline.remove_at(index)
+        for window, label, after in self._counts_beside(timeline, contact):
+            window.figures.remove_contact(label, after, repeat, status)
+        self._neighbours_changed(successor, -1, preceding, old_status, new_status)
+        self.changed.add(customer_id)
+
+    def _counts_beside(
+        self, timeline: CustomerTimeline, contact: Contact
+    ) -> Iterator[tuple[Window, Label, int]]:
+        """Each window holding ``contact`` and each of its labels, with how many of the
+        timeline's contacts (``contact`` not among them) count there: 0, 1, or 2 for more."""
+        timestamp = contact[0]
         labels = labels_of(contact)
         for window in self._windows:
             if window.contains(timestamp):
                 start, stop = timeline.indices(window.start_ms, window.end_ms)
                 for label in labels:
-                    after = timeline.count_upto_two(start, stop, label)
-                    window.figures.remove_contact(label, after, repeat, status)
+                    yield window, label, timeline.count_upto_two(start, stop, label)
+
+    def _neighbours_changed(
+        self,
+        successor: Contact | None,
+        repeat_sign: int,
+        preceding: Contact | None,
+        old_status: int,
+        new_status: int,
+    ) -> None:
+        """A contact inserted (+1) or removed (-1) between two others: ``successor``
+        became (stopped being) a repeat, ``preceding``'s status moved; None when not."""
+        if successor is None and preceding is None:
+            return
+        for window in self._windows:
             if successor is not None and window.contains(successor[0]):
                 for label in labels_of(successor):
-                    window.figures.add_repeat(label, -1)
+                    window.figures.add_repeat(label, repeat_sign)
             if preceding is not None and window.contains(preceding[0]):
                 for label in labels_of(preceding):
                     window.figures.move(label, old_status, new_status)
-        self.changed.add(customer_id)
 
     def _repeat_turning(
         self, previous: Contact | None, timestamp_ms: int, following: Contact | None
