@@ -203,6 +203,18 @@ garbage = st.one_of(
 lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage), max_size=30)
 
 
+def assert_fast_path_agrees(
+    data: bytes, chunk_bytes: int, calendar: Calendar, kind: PeriodKind, interval_ms: int
+) -> None:
+    """The fast path gives the slow path's figures, or declines (None)."""
+    try:
+        expected = slow_path(data, calendar, kind, interval_ms)
+    except OverflowError:  # a period ending past 9999-12-31: Calendar cannot name it
+        assume(False)
+    fast = fast_path(data, chunk_bytes, calendar, kind, interval_ms)
+    assert fast is None or fast == expected
+
+
 @settings(
     max_examples=400,
     deadline=None,
@@ -252,12 +264,7 @@ lines = st.lists(st.one_of(object_line(), object_line(), object_line(), garbage)
 def test_fast_path_equals_slow_path(lines, final_newline, chunk_bytes, kind, zone, interval_ms):
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     calendar = Calendar(zone)
-    try:
-        expected = slow_path(data, calendar, kind, interval_ms)
-    except OverflowError:  # a period ending past 9999-12-31: Calendar cannot name it
-        assume(False)
-    fast = fast_path(data, chunk_bytes, calendar, kind, interval_ms)
-    assert fast is None or fast == expected
+    assert_fast_path_agrees(data, chunk_bytes, calendar, kind, interval_ms)
 
 
 # -- flat lines: what the numpy scan reads, and its near misses --------------------------------
@@ -350,12 +357,7 @@ def flat_line(draw) -> bytes:
 def test_flat_lines_are_read_as_the_slow_path_reads_them(lines, chunk_bytes, kind, interval_ms):
     data = b"\n".join(lines) + b"\n"
     calendar = Calendar("Europe/Paris")
-    try:
-        expected = slow_path(data, calendar, kind, interval_ms)
-    except OverflowError:  # a period ending past 9999-12-31: Calendar cannot name it
-        assume(False)
-    fast = fast_path(data, chunk_bytes, calendar, kind, interval_ms)
-    assert fast is None or fast == expected
+    assert_fast_path_agrees(data, chunk_bytes, calendar, kind, interval_ms)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
