@@ -24,7 +24,9 @@ COMPILED = (
     "stream/engine/expiry.py",
     "stream/engine/figures.py",
     "stream/engine/labels.py",
+    "stream/engine/lookup.py",
     "stream/engine/timeline.py",
+    "stream/engine/validation.py",
 )
 
 

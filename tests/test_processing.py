@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from stream.app.partitions import PartitionEngines
-from stream.app.processing import ContactProcessor, Record
+from stream.app.processing import Consumed, ContactProcessor
 from stream.engine import EngineConfig
 from stream.engine.exclusions import AbandonedExclusion, ExclusionPolicy
 
@@ -26,9 +26,9 @@ def processor(owned: set[int], policy: ExclusionPolicy | None = None) -> Contact
 
 def record(
     partition: int, customer: str, contact: str = "k1", offset: int = 0, **fields: object
-) -> Record:
+) -> Consumed:
     document = {"contact_id": contact, "customer_id": customer, "timestamp": NOW, **fields}
-    return Record(partition, offset, customer.encode(), orjson.dumps(document))
+    return Consumed(partition, offset, customer.encode(), orjson.dumps(document))
 
 
 def test_contacts_are_counted_on_their_customers_partition_only():
@@ -47,7 +47,7 @@ def test_records_of_a_revoked_partition_are_left_to_its_new_owner():
 
 
 def test_bad_records_become_dead_letters_with_their_reason():
-    bad = Record(0, 7, b"c0", b"{nope")
+    bad = Consumed(0, 7, b"c0", b"{nope")
     result = processor({0}).process([bad], NOW)
     assert [(letter.record, letter.reason) for letter in result.dead_letters] == [
         (bad, "invalid_json")

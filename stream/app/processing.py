@@ -9,20 +9,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from stream.app.partitions import PartitionEngines
-from stream.engine import ContactEvent, Outcome, Rejection, decode_contact
+from stream.engine import ContactEvent, Engine, Outcome, Rejection, decode_contact
 from stream.engine.exclusions import ExclusionPolicy, exclusion_of
 
 
-class Record(NamedTuple):
-    """A consumed Kafka record, as much of it as the engine needs."""
+class Record(Protocol):
+    """A consumed Kafka record, as much of it as the engine needs: aiokafka's
+    ``ConsumerRecord`` as fetched (copying a batch into other objects cost the worker 3%)."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Consumed(NamedTuple):
+    """A ``Record`` made by hand (tests, tools)."""
 
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
 
 
 class DeadLetter(NamedTuple):
@@ -67,29 +81,38 @@ class ContactProcessor:
     def process(self, records: Iterable[Record], wall_ms: int) -> BatchResult:
         result = BatchResult()
         self.engines.advance(wall_ms)
+        dimensions = self.engines.config.dimensions
         for record in records:
-            if self.engines.engine(record.partition) is None:
+            engine = self.engines.engine(record.partition)
+            if engine is None:
                 result.not_ours += 1
                 continue
-            decoded = decode_contact(
-                record.value, self.max_record_bytes, self.engines.config.dimensions
-            )
+            # A null value (a tombstone) is no contact: it is rejected as invalid JSON.
+            decoded = decode_contact(record.value or b"", self.max_record_bytes, dimensions)
             if isinstance(decoded, Rejection):
                 self._reject(result, record, decoded)
             elif (excluded := exclusion_of(decoded, self.exclusions)) is not None:
                 # Before routing: an anonymous contact has no customer partition to go to.
                 result.outcomes[(excluded.value, "")] += 1
-            elif record.partition != self.partition_of(decoded.customer_id):
+            elif not self._routed_here(engine, decoded.customer_id, record.partition):
                 result.misrouted.append((decoded.customer_id, record))
             else:
-                self._ingest(result, record, decoded, wall_ms)
+                self._ingest(result, engine, record, decoded, wall_ms)
         return result
 
+    def _routed_here(self, engine: Engine, customer_id: str, partition: int) -> bool:
+        # A customer this partition's engine holds was routed here before (or restored from
+        # this partition's changelog): only a new customer needs the partitioner.
+        return customer_id in engine.customers or self.partition_of(customer_id) == partition
+
     def _ingest(
-        self, result: BatchResult, record: Record, event: ContactEvent, wall_ms: int
+        self,
+        result: BatchResult,
+        engine: Engine,
+        record: Record,
+        event: ContactEvent,
+        wall_ms: int,
     ) -> None:
-        engine = self.engines.engine(record.partition)
-        assert engine is not None  # checked in process()
         outcome = engine.ingest(event)
         if isinstance(outcome, Rejection):
             self._reject(result, record, outcome)

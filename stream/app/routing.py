@@ -8,16 +8,13 @@ checks every contact against it and re-keys the others.
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 _words = struct.Struct("<I").iter_unpack
 
 
-@lru_cache(maxsize=1 << 20)
 def customer_partition(customer_id: str, partitions: int) -> int:
-    """Cached: customers come back, and murmur2 is Python."""
     return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection
+from itertools import chain
 from typing import Any
 
 import faust
@@ -34,7 +35,7 @@ from stream.app.health import Health
 from stream.app.heap import long_lived_state
 from stream.app.kafka_options import client_options, faust_credentials
 from stream.app.partitions import DefinitionFigures, PartitionEngines, sum_definition_figures
-from stream.app.processing import BatchResult, ContactProcessor, Record
+from stream.app.processing import BatchResult, ContactProcessor
 from stream.app.recovery import recover_to_fetched_highwaters
 from stream.app.routing import customer_partition
 from stream.app.state import CustomerTable
@@ -212,12 +213,7 @@ class ContactsWorker:
 
     async def _handle(self, fetched: Fetched) -> Collection[TP]:
         not_ours = {tp for tp, _ in fetched if self.engines.engine(tp.partition) is None}
-        records = [
-            # A null value (a tombstone) is no contact: it is rejected as invalid JSON.
-            Record(r.partition, r.offset, r.key, r.value or b"")
-            for _, consumed in fetched
-            for r in consumed
-        ]
+        records = chain.from_iterable(consumed for _, consumed in fetched)
         result = self.processor.process(records, wall_ms())
         await self._forward(result)
         self._count(result)

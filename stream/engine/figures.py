@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
-from stream.engine.timeline import Label
+from stream.engine.timeline import Label, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,62 @@ def json_number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+class LabelCounts:
+    """One label's counters in one window, in ``Figures`` field order.
+
+    Attributes, not a list: compiled, they are machine integers, so counting a contact
+    allocates nothing (a list holds its counts as int objects, a new one per change).
+    """
+
+    __slots__ = (
+        "contacts",
+        "customers",
+        "provisional_contacts",
+        "repeat_contacts",
+        "repeat_customers",
+        "resolved_contacts",
+        "unresolved_contacts",
+    )
+
+    def __init__(
+        self,
+        contacts: int = 0,
+        customers: int = 0,
+        repeat_customers: int = 0,
+        repeat_contacts: int = 0,
+        resolved_contacts: int = 0,
+        unresolved_contacts: int = 0,
+        provisional_contacts: int = 0,
+    ) -> None:
+        self.contacts = contacts
+        self.customers = customers
+        self.repeat_customers = repeat_customers
+        self.repeat_contacts = repeat_contacts
+        self.resolved_contacts = resolved_contacts
+        self.unresolved_contacts = unresolved_contacts
+        self.provisional_contacts = provisional_contacts
+
+    def add_status(self, status: int, change: int) -> None:
+        """``change`` contacts more (fewer) with resolution ``status`` (a ``Status``)."""
+        if status == Status.RESOLVED:
+            self.resolved_contacts += change
+        elif status == Status.UNRESOLVED:
+            self.unresolved_contacts += change
+        else:
+            self.provisional_contacts += change
+
+    def figures(self) -> Figures:
+        return Figures(
+            self.contacts,
+            self.customers,
+            self.repeat_customers,
+            self.repeat_contacts,
+            self.resolved_contacts,
+            self.unresolved_contacts,
+            self.provisional_contacts,
+        )
+
+
 class WindowFigures:
     """Running figures of one window, per label, updated contact by contact.
 
@@ -63,32 +119,32 @@ class WindowFigures:
     how many the customer has under the label, capped at two: that is all the customer
     figures depend on, and with the contact's resolution status (``Status``), which moves
     on its own as time passes or a follow-up arrives (``move``). A rebuild sets the
-    counters of every label at once (``stream.engine.rebuild``). Counters are mutable lists
-    in ``Figures`` field order because this sits on the per-event path; ``snapshot`` hands
-    out immutable ``Figures``.
+    counters of every label at once (``stream.engine.rebuild``). Counters are mutable
+    ``LabelCounts`` because this sits on the per-event path; ``snapshot`` hands out
+    immutable ``Figures``.
     """
 
     __slots__ = ("counters",)
 
     def __init__(self) -> None:
-        self.counters: dict[Label, list[int]] = {}
+        self.counters: dict[Label, LabelCounts] = {}
 
-    def _counter(self, label: Label) -> list[int]:
+    def _counter(self, label: Label) -> LabelCounts:
         counter = self.counters.get(label)
         if counter is None:
-            counter = self.counters[label] = [0] * len(_FIELDS)
+            counter = self.counters[label] = LabelCounts()
         return counter
 
     def add_contact(self, label: Label, before: int, repeat: bool, status: int) -> None:
         """A contact enters; the customer had ``before`` (0, 1, 2+) under this label."""
         counter = self._counter(label)
-        counter[0] += 1
+        counter.contacts += 1
         if before == 0:
-            counter[1] += 1
+            counter.customers += 1
         elif before == 1:
-            counter[2] += 1
-        counter[3] += repeat
-        counter[status] += 1
+            counter.repeat_customers += 1
+        counter.repeat_contacts += repeat
+        counter.add_status(status, 1)
 
     def enter(
         self,
@@ -104,38 +160,38 @@ class WindowFigures:
         for label, (latest, second) in zip(labels, latest_two, strict=True):
             counter = counters.get(label)
             if counter is None:
-                counter = counters[label] = [0] * len(_FIELDS)
-            counter[0] += 1
+                counter = counters[label] = LabelCounts()
+            counter.contacts += 1
             if latest < start_ms:  # none before: a new customer here
-                counter[1] += 1
+                counter.customers += 1
             elif second < start_ms:  # one before: a repeat customer now
-                counter[2] += 1
-            counter[3] += repeat
-            counter[status] += 1
+                counter.repeat_customers += 1
+            counter.repeat_contacts += repeat
+            counter.add_status(status, 1)
 
     def remove_contact(self, label: Label, after: int, repeat: bool, status: int) -> None:
         """A contact leaves; the customer keeps ``after`` (0, 1, 2+) under this label."""
         counter = self.counters[label]
-        counter[0] -= 1
+        counter.contacts -= 1
         if after == 0:
-            counter[1] -= 1
+            counter.customers -= 1
         elif after == 1:
-            counter[2] -= 1
-        counter[3] -= repeat
-        counter[status] -= 1
+            counter.repeat_customers -= 1
+        counter.repeat_contacts -= repeat
+        counter.add_status(status, -1)
 
     def add_repeat(self, label: Label, sign: int = 1) -> None:
         """A contact already counted became (or, with -1, stopped being) a repeat."""
-        self.counters[label][3] += sign
+        self.counters[label].repeat_contacts += sign
 
     def move(self, label: Label, old: int, new: int) -> None:
         """A counted contact's resolution status changed."""
         counter = self.counters[label]
-        counter[old] -= 1
-        counter[new] += 1
+        counter.add_status(old, -1)
+        counter.add_status(new, 1)
 
     def clear(self) -> None:
         self.counters = {}
 
     def snapshot(self) -> dict[Label, Figures]:
-        return {label: Figures(*counter) for label, counter in self.counters.items()}
+        return {label: counter.figures() for label, counter in self.counters.items()}

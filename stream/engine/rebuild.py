@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stream.engine.figures import LabelCounts
 from stream.engine.timeline import Contact, CustomerTimeline, Label
 
 Int64Array = npt.NDArray[np.int64]
@@ -169,13 +170,13 @@ class WindowTally:
         kind = status * 2 + repeat
         self.families = [_counted(family, customer, kind) for family in families if family.labels]
 
-    def counters(self, start_ms: int, end_ms: int | None) -> dict[Label, list[int]]:
+    def counters(self, start_ms: int, end_ms: int | None) -> dict[Label, LabelCounts]:
         """``WindowFigures.counters`` of the window ``[start, end)`` (None: no end)."""
         inside = self.timestamp >= start_ms
         if end_ms is not None:
             inside &= self.timestamp < end_ms
         rows = np.flatnonzero(inside)
-        counters: dict[Label, list[int]] = {}
+        counters: dict[Label, LabelCounts] = {}
         if not len(rows):
             return counters
         for counted in self.families:
@@ -196,7 +197,7 @@ class WindowTally:
             by_label = zip(*(column.tolist() for column in columns), strict=True)
             for label, figures in zip(labels, by_label, strict=True):
                 if figures[0]:  # a label without contacts in the window has no series there
-                    counters[label] = list(figures)
+                    counters[label] = LabelCounts(*figures)
         return counters
 
 
