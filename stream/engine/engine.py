@@ -41,6 +41,8 @@ DEFAULT_WINDOWS = "1h,24h,7d,30d"
 DEFAULT_DEFINITION = "default"
 # Stored in place of a contact id for a chain's counted leg; no sane contact id starts so.
 CHAIN_MARK = "\x1echain:"
+# Later than any timestamp: when no period ends.
+NEVER_ENDS = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,10 @@ class Engine:
         self.changed: set[str] = set()
         self.newest_event_ms: int | None = None
         self._wall_ms = now_ms
+        # The windows, and the statuses they count, are as of ``_now_ms``; ``_clock_ms``
+        # (wall clock and newest event) runs ahead of it between reads (see ``_settle``).
         self._now_ms = now_ms
+        self._clock_ms = now_ms
         self._longest_ms = max(config.windows.values())
         self.rolling = {
             name: Window(name, now_ms - length + 1, None) for name, length in config.windows.items()
@@ -163,6 +168,7 @@ class Engine:
                 f"previous_{kind.value}", self.calendar.previous(period)
             )
         self._windows = self._every_window()
+        self._periods_end_ms = self._first_period_end()
         # Definitions this engine's own figures do not answer get an engine of their own,
         # fed the contacts this one accepts, keyed by their matching unit.
         self.lenses: list[tuple[Definition, Engine]] = [
@@ -176,19 +182,45 @@ class Engine:
     @property
     def now_ms(self) -> int:
         """max(wall clock, newest event time): the end of every rolling window."""
+        self._settle()
         return self._now_ms
 
     @property
     def retention_start_ms(self) -> int:
         """Oldest event time still counted: longest rolling window or previous month."""
-        return min(self._now_ms - self._longest_ms + 1, self.previous[PeriodKind.MONTH].start_ms)
+        self._settle()
+        return self._retention_start(self._now_ms)
+
+    def _retention_start(self, now_ms: int) -> int:
+        return min(now_ms - self._longest_ms + 1, self.previous[PeriodKind.MONTH].start_ms)
 
     def advance(self, wall_ms: int) -> None:
         """Move the wall clock; windows expire even when no event arrives."""
         self._wall_ms = max(self._wall_ms, wall_ms)
         self._move_now(wall_ms)
 
+    def _settle(self) -> None:
+        """The windows to the clock, before anything reads them.
+
+        Events move the clock, not the windows: each move would query the expiry index
+        once per window for the few milliseconds it slid, a quarter of a live event's
+        cost. Counting a contact against windows that lag the clock is exact all the same:
+        a rolling window starting earlier holds the contact, and sliding it later removes
+        whatever has left it, by the timelines as they are then; a status judged at the
+        windows' now is provisional exactly where they count it so, and maturing moves it
+        later. Only a period must open before its first contact (``_clock_to``).
+        """
+        self._move_now(self._clock_ms)
+
+    def _clock_to(self, timestamp_ms: int) -> None:
+        """An accepted event newer than the clock moves it."""
+        if timestamp_ms > self._clock_ms:
+            self._clock_ms = timestamp_ms
+            if timestamp_ms >= self._periods_end_ms:
+                self._move_now(timestamp_ms)
+
     def _move_now(self, target_ms: int) -> None:
+        self._clock_ms = max(self._clock_ms, target_ms)
         if target_ms <= self._now_ms:
             return
         before = self._now_ms
@@ -218,7 +250,7 @@ class Engine:
             for index in range(timeline.index_from(first_ms), timeline.index_from(stop_ms)):
                 contact = contacts[index]
                 status = timeline.status(index, now_ms, interval)
-                for window in self.windows():
+                for window in self._windows:
                     if window.contains(contact[0]):
                         for label in labels_of(contact):
                             window.figures.move(label, Status.PROVISIONAL, status)
@@ -257,11 +289,17 @@ class Engine:
         # No contact is newer than the old now, so the new period starts empty.
         self.current[kind] = _period_window(kind.value, period)
         self._windows = self._every_window()
+        self._periods_end_ms = self._first_period_end()
+
+    def _first_period_end(self) -> int:
+        """When the first of the current periods ends (and the next must open)."""
+        ends = [window.end_ms for window in self.current.values() if window.end_ms is not None]
+        return min(ends, default=NEVER_ENDS)
 
     def _forget_old_contacts(self) -> None:
         # Contacts older than retention minus the repeat interval can no longer be a counted
         # contact or the predecessor of one: dropping them changes no figure.
-        horizon = self.retention_start_ms - self.config.repeat_interval_ms
+        horizon = self._retention_start(self._now_ms) - self.config.repeat_interval_ms
         for customer_id in self.expiry.drop_before(horizon):
             timeline = self.customers.get(customer_id)
             if timeline is None:
@@ -279,8 +317,9 @@ class Engine:
         timestamp = event.timestamp_ms
         if timestamp > self._wall_ms + self.config.max_clock_skew_ms:
             return Rejection(RejectReason.TOO_FAR_IN_FUTURE, "beyond the clock skew limit")
-        # An event newer than now cannot be too late: it becomes now.
-        if timestamp <= self._now_ms and timestamp < self.retention_start_ms:
+        # An event newer than the clock cannot be too late: it becomes the clock.
+        clock = self._clock_ms
+        if timestamp <= clock and timestamp < self._retention_start(clock):
             return Rejection(RejectReason.TOO_LATE, "older than the state retention")
         # One string object per customer, shared by the table key and the expiry index.
         customer_id = sys.intern(event.customer_id)
@@ -293,7 +332,7 @@ class Engine:
             # Not counted again, so it does not move now either: a restart, which knows
             # only counted contacts, finds the same now.
             return self._another_leg(customer_id, timeline, stored, event)
-        self._move_now(timestamp)
+        self._clock_to(timestamp)
         self._count(customer_id, timeline, self._contact(event, identity))
         return Outcome.ACCEPTED
 
@@ -574,6 +613,7 @@ class Engine:
 
     def take_changed(self) -> set[str]:
         """Customers changed since the last call: what the table and Redis must write."""
+        self._settle()  # it may forget old contacts
         changed, self.changed = self.changed, set()
         for _, lens in self.lenses:
             lens.changed.clear()  # their units are derived state: nothing to write
@@ -583,6 +623,7 @@ class Engine:
 
     def windows(self) -> Iterator[Window]:
         """Every window, in the contract's order: rolling, to date, previous."""
+        self._settle()
         return iter(self._windows)
 
     def _every_window(self) -> list[Window]:
@@ -595,6 +636,7 @@ class Engine:
 
     def definition_figures(self) -> dict[str, dict[str, dict[Label, Figures]]]:
         """Every definition's figures, by definition name."""
+        self._settle()  # the lenses move with this engine
         lenses = {definition.name: lens for definition, lens in self.lenses}
         return {
             definition.name: lenses.get(definition.name, self).figures()
@@ -603,6 +645,7 @@ class Engine:
 
     def maturity(self) -> dict[str, dict[str, float]]:
         """``Window.maturity`` of every window, by definition name."""
+        self._settle()
         engines = {definition.name: lens for definition, lens in self.lenses}
         return {
             definition.name: {
@@ -614,7 +657,7 @@ class Engine:
 
     def headline(self) -> Definition:
         """The definition the contract's metrics show now."""
-        return headline_at(self.config.all_definitions, self._now_ms)
+        return headline_at(self.config.all_definitions, self.now_ms)
 
 
 def contact_identity(event: ContactEvent) -> str:

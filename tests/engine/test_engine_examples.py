@@ -14,6 +14,7 @@ from stream.engine import (
     EngineConfig,
     Figures,
     Outcome,
+    Rejection,
     RejectReason,
 )
 from stream.engine.definitions import Definition, MatchingKey
@@ -123,6 +124,33 @@ def test_calendar_periods_roll_into_previous_ones():
     assert total(engine, "week").contacts == 1  # the ISO week runs on
     engine.advance(NOV_1_2017 + 40 * DAY)
     assert total(engine, "previous_month") == Figures()
+
+
+def test_a_contact_opening_a_period_between_reads_starts_it():
+    """Between reads the windows lag the clock, but a period opens before its first
+    contact is counted: the old day keeps its contacts, the new one starts with its own."""
+    engine = engine_at(NOV_1_2017 - 60_000)
+    outcomes = [
+        engine.ingest(ContactEvent("a", "u", NOV_1_2017 - 1)),
+        engine.ingest(ContactEvent("b", "u", NOV_1_2017)),
+        engine.ingest(ContactEvent("c", "v", NOV_1_2017 + 1)),
+    ]
+    assert outcomes == [Outcome.ACCEPTED] * 3
+    assert total(engine, "previous_day") == Figures(1, 1, 0, 0)
+    # u's second contact repeats the first, but only one of them is in the new day.
+    assert total(engine, "day") == Figures(2, 2, 0, 1)
+    assert total(engine, "previous_month").contacts == 1
+    assert total(engine, "1h") == Figures(3, 2, 1, 1)
+
+
+def test_lateness_is_judged_against_the_newest_event_even_between_reads():
+    """A 90-day window reaches further back than the previous month: the retention is
+    the window's, and an event that moved the clock moved it, read or not."""
+    engine = engine_at(NOV_1_2017 + 10 * DAY, windows={"90d": 90 * DAY})
+    newest = NOV_1_2017 + 10 * DAY + 4 * 60_000
+    assert engine.ingest(ContactEvent("a", "u", newest)) is Outcome.ACCEPTED
+    late = engine.ingest(ContactEvent("b", "v", newest - 90 * DAY))
+    assert isinstance(late, Rejection) and late.reason is RejectReason.TOO_LATE
 
 
 def test_outbound_is_ignored_and_duplicates_count_once():
