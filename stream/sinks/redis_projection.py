@@ -225,21 +225,28 @@ class RedisProjection:
             bursts_key(prefix),
         )
         self._write_lookups = self._writer.register_script(WRITE_LOOKUPS)
-        self.pending: set[str] = set()
+        # Customers to write, oldest mark first (a dict keeps insertion order): a projection
+        # that falls behind writes in arrival order, instead of leaving some customers
+        # to wait behind every newer one as popping a set would.
+        self.pending: dict[str, None] = {}
         self.healthy = False
 
     def mark(self, customer_ids: Iterable[str]) -> None:
-        self.pending.update(customer_ids)
+        self.pending.update(dict.fromkeys(customer_ids))
 
     async def flush(self) -> None:
         """Write every pending customer; raises ``RedisError``/``OSError`` on failure."""
         while self.pending:
-            batch = [self.pending.pop() for _ in range(min(BATCH, len(self.pending)))]
-            try:
-                await self._write(batch)
-            except BaseException:
-                self.pending.update(batch)  # written next time; newer marks are kept too
-                raise
+            taking, self.pending = self.pending, {}
+            customer_ids = list(taking)
+            for start in range(0, len(customer_ids), BATCH):
+                try:
+                    await self._write(customer_ids[start : start + BATCH])
+                except BaseException:
+                    # Written next time, first; marks made meanwhile come after them.
+                    unwritten = dict.fromkeys(customer_ids[start:])
+                    self.pending = unwritten | self.pending
+                    raise
 
     async def _write(self, customer_ids: list[str]) -> None:
         now_ms = int(time.time() * 1000)
