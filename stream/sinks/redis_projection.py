@@ -36,8 +36,8 @@ BATCH = 2_000
 # and this many take it a millisecond or two (docs/BENCHMARKS.md).
 CHUNK = 100
 MAX_BACKOFF_S = 10.0
-# A chunk's script must be answered within this; Redis runs one in milliseconds, so only
-# a hung server or network reaches it.
+# A batch's scripts must be answered within this; Redis runs each in a millisecond or two,
+# so only a hung server or network reaches it.
 WRITE_TIMEOUT_S = 5.0
 
 
@@ -249,8 +249,12 @@ class RedisProjection:
                     raise
 
     async def _write(self, customer_ids: list[str]) -> None:
+        """One round trip for up to ``BATCH`` customers: their chunks' script calls in one
+        pipeline. Awaiting each chunk instead let a batch of contacts run between two
+        chunks, and a projection behind at 100 customers a batch never caught up."""
         now_ms = int(time.time() * 1000)
         updated_at = utc_rfc3339_ms(now_ms)
+        pipeline = self._writer.pipeline(transaction=False)
         for start in range(0, len(customer_ids), CHUNK):
             chunk = _Chunk(self.prefix, updated_at)
             for customer_id in customer_ids[start : start + CHUNK]:
@@ -266,10 +270,12 @@ class RedisProjection:
                 BURSTS_KEPT_MS // 1000,
                 chunk.packed(),
             ]
-            # TimeoutError is an OSError: retried. redis-py's Script loads the script again
-            # when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
-            async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await self._write_lookups(keys, args)
+            # Queued, not sent: the pipeline loads the script first if Redis lacks it
+            # (after a restart or SCRIPT FLUSH).
+            await self._write_lookups(keys, args, client=pipeline)
+        # TimeoutError is an OSError: retried.
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await pipeline.execute()
 
     async def run(self, interval_s: float = 0.2) -> None:
         """Flush forever; on failure count it, back off, keep the pending set, retry."""
