@@ -62,3 +62,61 @@ def test_written_timelines_are_stored_and_in_the_changelog_in_order(broker: Embe
     stored = table.timelines_by_partition([0, 1])
     assert set(stored[0]) == set(timelines) - {"d1"}
     assert stored[1] == {"d1": timeline(7)}
+
+
+def test_a_kept_partition_another_worker_wrote_to_is_read_again(
+    broker: EmbeddedBroker, monkeypatch
+):
+    """A worker dropped from the group unawares keeps its partitions in its own view while
+    another worker owns them and writes their changelog: when the partition comes back as
+    "kept", the store must not trust its memory (the other worker's contacts are behind
+    committed offsets: they would be lost), but read the changelog again. A partition
+    only this worker wrote to is not read again."""
+    from aiokafka import AIOKafkaProducer
+    from faust.types import TP
+
+    from stream.app import state
+
+    app_id = unique("table-kept")
+    options = {"bootstrap_servers": broker.bootstrap}
+    reads: list[set[int]] = []
+
+    async def counted_read(topic, client_options, partitions, dimensions):
+        reads.append(set(partitions))
+        return await read_changelog(topic, client_options, partitions, dimensions)
+
+    monkeypatch.setattr(state, "read_changelog", counted_read)
+
+    async def scenario() -> tuple[dict[str, CustomerTimeline], dict[str, CustomerTimeline]]:
+        app = faust.App(app_id, broker=broker.url, store="memory://")
+        table = CustomerTable(
+            app, name="customers", default=None, partitions=1, client_options=options, dimensions=()
+        )
+        app.tables.add(table)
+        await app.producer.start()
+        other_worker = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await other_worker.start()
+        try:
+            await table.changelog_topic.maybe_declare()
+            topic = table.changelog_topic.get_topic_name()
+            tp, store = TP(topic, 0), table.data
+            await table.write(0, [("c1", timeline(1))])
+            await table.delivered()
+            await store.on_rebalance({tp}, set(), {tp}, 1)  # assigned: read
+            await table.write(0, [("c1", timeline(1, 2)), ("c3", timeline(3))])
+            await table.delivered()
+            await store.on_rebalance({tp}, set(), set(), 2)  # kept; only its own writes since
+            own_writes_only = table.timelines_by_partition([0])[0]
+            await other_worker.send_and_wait(topic, timeline(5).to_bytes(), key=b"c2", partition=0)
+            await table.write(0, [("c3", timeline(3, 4))])  # after the other's, as a zombie's
+            await table.delivered()
+            await store.on_rebalance({tp}, set(), set(), 4)  # kept in its view: read again
+            return own_writes_only, table.timelines_by_partition([0])[0]
+        finally:
+            await other_worker.stop()
+            await app.producer.stop()
+
+    own_writes_only, after_the_other = asyncio.run(scenario())
+    assert own_writes_only == {"c1": timeline(1, 2), "c3": timeline(3)}
+    assert after_the_other == {"c1": timeline(1, 2), "c2": timeline(5), "c3": timeline(3, 4)}
+    assert reads == [{0}, {0}]  # assigned, then written elsewhere; never for its own writes
