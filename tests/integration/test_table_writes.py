@@ -64,16 +64,18 @@ def test_written_timelines_are_stored_and_in_the_changelog_in_order(broker: Embe
     assert stored[1] == {"d1": timeline(7)}
 
 
-def test_partitions_kept_across_a_generation_missed_are_read_again(
+def test_partitions_another_worker_wrote_while_this_one_was_out_are_read_again(
     broker: EmbeddedBroker, monkeypatch
 ):
-    """A worker dropped from the group unawares (missed heartbeats) is absent from a
-    generation in which another worker owns its partitions, counts contacts, writes their
-    timelines and commits their offsets. Back in the group, Faust calls those partitions
-    kept: the store must read them again, or the other worker's contacts are lost behind
-    the committed offsets. Across consecutive generations memory is kept, even when the
+    """A worker dropped from the group unawares (no heartbeats while a long assignment
+    callback runs) is absent from a generation in which another worker may own its
+    partitions, count contacts, write their timelines and commit their offsets. Back in
+    the group, Faust calls those partitions kept: the store must read again those whose
+    changelog gained records it did not write, or those contacts are lost behind the
+    committed offsets. Memory is kept across consecutive generations, even when the
     changelog gained records (a dropped worker's last writes, whose offsets it could not
-    commit: the owner counts those records itself)."""
+    commit: the owner counts those records itself), and after a missed generation in
+    which nobody else wrote."""
     from aiokafka import AIOKafkaProducer
     from faust.types import TP
 
@@ -107,23 +109,34 @@ def test_partitions_kept_across_a_generation_missed_are_read_again(
             async def other_writes(customer: str, stored: CustomerTimeline) -> None:
                 await other_worker.send_and_wait(topic, stored.to_bytes(), key=customer.encode())
 
-            await table.write(0, [("c1", timeline(1))])
-            await table.delivered()
+            async def own_writes(customer: str, stored: CustomerTimeline) -> None:
+                await table.write(0, [(customer, stored)])
+                await table.delivered()
+
+            await own_writes("c1", timeline(1))
             await store.on_rebalance({tp}, set(), {tp}, 1)  # assigned: read
-            await table.write(0, [("c1", timeline(1, 2))])
-            await table.delivered()
+            await own_writes("c1", timeline(1, 2))
             await other_writes("c3", timeline(3))
             await store.on_rebalance({tp}, set(), set(), 2)  # kept: memory
             seen.append(table.timelines_by_partition([0])[0])
+            await own_writes("c4", timeline(4))
+            await store.on_rebalance({tp}, set(), set(), 4)  # 3 without it, no one wrote
+            seen.append(table.timelines_by_partition([0])[0])
             await other_writes("c2", timeline(5))
-            await store.on_rebalance({tp}, set(), set(), 4)  # generation 3 without it: read
+            await store.on_rebalance({tp}, set(), set(), 6)  # 5 without it: read again
             seen.append(table.timelines_by_partition([0])[0])
         finally:
             await other_worker.stop()
             await app.producer.stop()
         return seen
 
-    kept, after_a_missed_generation = asyncio.run(scenario())
+    kept, nobody_else_wrote, another_wrote = asyncio.run(scenario())
     assert kept == {"c1": timeline(1, 2)}
-    assert after_a_missed_generation == {"c1": timeline(1, 2), "c2": timeline(5), "c3": timeline(3)}
+    assert nobody_else_wrote == {"c1": timeline(1, 2), "c4": timeline(4)}
+    assert another_wrote == {
+        "c1": timeline(1, 2),
+        "c2": timeline(5),
+        "c3": timeline(3),
+        "c4": timeline(4),
+    }
     assert reads == [{0}, {0}]
