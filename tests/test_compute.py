@@ -181,6 +181,24 @@ def test_periods_follow_the_time_zone(tmp_path):
     assert (rows[0]["period"], rows[0]["start"]) == ("2017-11", "2017-11-01T00:00:00+01:00")
 
 
+@pytest.mark.parametrize("status", [None, "completed"])  # the fast path, the engine path
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_contacts_at_the_end_of_year_9999_count_in_the_last_period(tmp_path, period, status):
+    """The last timestamps accepted, some already 10000-01-01 in Kiritimati (UTC+14): the
+    calendar's last period holds them, and its end (10000-01-01T00:00Z, which RFC 3339
+    cannot write) is printed as the last instant accepted."""
+    documents = [
+        {"contact_id": k, "customer_id": "c", "timestamp": t, "status": status}
+        for k, t in [("a", "9999-12-31T09:00:00Z"), ("b", "9999-12-31T23:59:59.999Z")]
+    ]
+    path = write_jsonl(tmp_path / "end.jsonl", documents)
+    rows, _ = run_compute(str(path), "--period", period, "--tz", "Pacific/Kiritimati")
+    label = {"day": "9999-12-31", "week": "9999-W52", "month": "9999-12"}[period]
+    assert [(row["period"], row["end"], row["contacts"]) for row in rows] == [
+        (label, "9999-12-31T23:59:59.999Z", 2)
+    ]
+
+
 def test_table_output_and_bad_options(tmp_path):
     path = write_jsonl(
         tmp_path / "t.jsonl",

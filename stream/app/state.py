@@ -9,7 +9,10 @@ plain table keeps each customer's timeline, which is all a restarted worker need
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from collections.abc import Iterable
+from functools import partial
 from itertools import compress, repeat
 from typing import Any
 
@@ -22,6 +25,8 @@ from stream.app.batching import count_sent
 from stream.app.changelog import Changelog, last_offsets, read_changelog
 from stream.app.heap import long_lived_state
 from stream.engine import CustomerTimeline
+
+log = logging.getLogger(__name__)
 
 TIMELINE_CODEC = "rcr-timeline"
 KEY_CODEC = "rcr-utf8"
@@ -64,14 +69,23 @@ class BulkLoadedStore(MemoryStore):
     thousand records a second here). Reading the newly assigned changelog partitions with a
     plain consumer instead, and reporting what was read as the persisted offset, leaves
     Faust's recovery nothing to do. Partitions kept across a rebalance are already in
-    memory: only their end offsets are refreshed. The timelines come back with the labels
-    of the extra dimensions configured now, and a fresh partition's are handed to the
-    worker as read (``timelines_by_partition``) unless something changed it since.
+    memory: only their end offsets are refreshed, unless this worker missed a generation
+    of the group (dropped after missed heartbeats: aiokafka sends none while the
+    assignment callback, this bulk load included, runs). Faust still calls its partitions
+    kept, but another worker may have owned them meanwhile, counted contacts and committed
+    their offsets: those whose changelog gained records this worker did not write are
+    read again. The timelines come back with the labels of the extra dimensions configured
+    now, and a fresh partition's are handed to the worker as read
+    (``timelines_by_partition``) unless something changed it since.
     """
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._last_offsets: dict[TP, int] = {}
+        self._generation: int | None = None  # of the group, at the last rebalance
+        # The table's count of changelog records this worker delivered, per partition, when
+        # ``_last_offsets`` was taken: what its own writes moved the end by since.
+        self._delivered_then: dict[TP, int] = {}
         # Each freshly loaded partition's timelines, until the worker takes them to build
         # its engine, or until anything else changes the partition here.
         self._loaded: dict[int, dict[str, CustomerTimeline]] = {}
@@ -87,21 +101,59 @@ class BulkLoadedStore(MemoryStore):
         for tp in revoked:
             self._last_offsets.pop(tp, None)
             self._loaded.pop(tp.partition, None)
+        missed = self._missed_a_generation(generation_id)
         mine = {tp.partition for tp in assigned if tp.topic == topic}
         fresh = {tp.partition for tp in newly_assigned if tp.topic == topic}
         fresh |= {p for p in mine if TP(topic, p) not in self._last_offsets}
+        kept = mine - fresh
+        if kept:
+            delivered = dict(table.delivered_records)  # before the ends: never too few
+            ends = await last_offsets(topic, table.client_options, kept)
+            if missed:
+                # Records another worker wrote while this one was out of the group hold
+                # contacts behind offsets it committed. (Within generations this worker
+                # took part in, records not its own can only be those of a worker dropped
+                # unawares, whose offsets are not committed: memory is right then.)
+                moved = {p for p, end in ends.items() if end != self._own_end(topic, p)}
+                if moved:
+                    log.warning(
+                        "changelog partitions %s were written by another worker while this "
+                        "one was out of the group: reading them again",
+                        sorted(moved),
+                    )
+                fresh |= moved
+                kept -= moved
+            for p in kept:
+                self._last_offsets[TP(topic, p)] = ends[p]
+                self._delivered_then[TP(topic, p)] = delivered.get(p, 0)
         if fresh:
             with long_lived_state():
                 changelog = await read_changelog(
                     topic, table.client_options, fresh, table.dimensions
                 )
                 self._load(topic, changelog, fresh)
-        kept = mine - fresh
-        if kept:
-            ends = await last_offsets(topic, table.client_options, kept)
-            self._last_offsets.update({TP(topic, p): end for p, end in ends.items()})
+
+    def _missed_a_generation(self, generation_id: int) -> bool:
+        previous, self._generation = self._generation, generation_id
+        if previous is None or generation_id <= previous + 1:
+            return False
+        log.warning(
+            "generations %d to %d of the group went on without this worker",
+            previous + 1,
+            generation_id - 1,
+        )
+        return True
+
+    def _own_end(self, topic: str, partition: int) -> int:
+        """Where the partition's changelog ends if only this worker wrote to it since its
+        end was last taken: that end, plus the records this worker delivered since."""
+        tp = TP(topic, partition)
+        table: Any = self.table
+        written = table.delivered_records.get(partition, 0) - self._delivered_then.get(tp, 0)
+        return self._last_offsets[tp] + written
 
     def _load(self, topic: str, changelog: Changelog, partitions: set[int]) -> None:
+        delivered = dict(self.table.delivered_records)  # type: ignore[attr-defined]
         stale = [key for key, p in self._key_partition.items() if p in partitions]
         for key in stale:  # deleted while another worker owned the partition
             self.data.pop(key, None)
@@ -112,6 +164,7 @@ class BulkLoadedStore(MemoryStore):
         self._loaded.update(changelog.partitions)
         for partition, offset in changelog.last_offsets.items():
             self._last_offsets[TP(topic, partition)] = offset
+            self._delivered_then[TP(topic, partition)] = delivered.get(partition, 0)
 
     def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
         """Faust's recovery, for records written after the bulk load read the partition."""
@@ -170,6 +223,9 @@ class CustomerTable(faust.Table):
         self.key_serializer = KEY_CODEC
         self.value_serializer = TIMELINE_CODEC
         self._deliveries: list[asyncio.Future[Any]] = []
+        # Changelog records this worker delivered, per partition (``BulkLoadedStore`` tells
+        # from them whether another worker wrote to a partition while this one was away).
+        self.delivered_records: Counter[int] = Counter()
 
     def _new_store(self) -> Any:
         return BulkLoadedStore(
@@ -217,8 +273,14 @@ class CustomerTable(faust.Table):
         return written
 
     async def _send(self, producer: Any, batch: Any, topic: str, partition: int, n: int) -> None:
-        self._deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        delivery = await producer.send_batch(batch, topic, partition=partition)
+        delivery.add_done_callback(partial(self._count_delivered, partition, n))
+        self._deliveries.append(delivery)
         count_sent(self.app, topic, n)
+
+    def _count_delivered(self, partition: int, n: int, delivery: asyncio.Future[Any]) -> None:
+        if not delivery.cancelled() and delivery.exception() is None:
+            self.delivered_records[partition] += n
 
     async def delivered(self) -> None:
         """Wait until every changelog batch sent so far is acknowledged by the broker;

@@ -8,6 +8,16 @@ from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from stream.engine.validation import MAX_TIMESTAMP_MS
+
+# 10000-01-01T00:00:00Z, where accepted time ends. ``date`` ends with 9999-12-31, so the
+# period holding that (local) day is the calendar's last: it ends here, for every kind and
+# zone, and no period follows it. East of UTC it also holds the hours already in 10000.
+END_OF_TIME_MS = MAX_TIMESTAMP_MS
+# How ``to_rfc3339`` writes the end of time, which RFC 3339 (four-digit years) cannot:
+# as the last accepted instant, one millisecond before it.
+_END_OF_TIME_RFC3339 = "9999-12-31T23:59:59.999Z"
+
 
 class PeriodKind(StrEnum):
     DAY = "day"
@@ -34,18 +44,34 @@ class Calendar:
         self.zone = ZoneInfo(zone)
 
     def period_of(self, kind: PeriodKind, timestamp_ms: int) -> Period:
-        local = _utc(timestamp_ms).astimezone(self.zone)
-        return self._period_starting(kind, _first_day(kind, local.date()))
+        """The period holding an instant of accepted time, ``[0, END_OF_TIME_MS)``."""
+        if not timestamp_ms < END_OF_TIME_MS:
+            raise ValueError(f"{timestamp_ms} ms is past the end of time (year 9999)")
+        return self._period_starting(kind, _first_day(kind, self._local_date(timestamp_ms)))
+
+    def _local_date(self, timestamp_ms: int) -> date:
+        try:
+            return _utc(timestamp_ms).astimezone(self.zone).date()
+        except OverflowError:
+            if timestamp_ms < 0:
+                raise
+            # East of UTC the last hours of 9999-12-31 UTC are 10000-01-01 already, which
+            # ``date`` cannot hold: they belong to the calendar's last period.
+            return date.max
 
     def previous(self, period: Period) -> Period:
         return self.period_of(period.kind, period.start_ms - 1)
 
     def next(self, period: Period) -> Period:
+        """The period after ``period``; none follows the one ending at ``END_OF_TIME_MS``."""
         return self.period_of(period.kind, period.end_ms)
 
     def _period_starting(self, kind: PeriodKind, first: date) -> Period:
+        start_ms = self._midnight_ms(first)
+        if first > date.max - _LONGEST[kind]:  # the next period would start in year 10000
+            return Period(kind, _label(kind, first), start_ms, END_OF_TIME_MS)
         after = _first_day(kind, first + _LONGEST[kind])
-        return Period(kind, _label(kind, first), self._midnight_ms(first), self._midnight_ms(after))
+        return Period(kind, _label(kind, first), start_ms, self._midnight_ms(after))
 
     def _midnight_ms(self, day: date) -> int:
         # Local midnight; zoneinfo resolves a midnight skipped or repeated by DST to one instant.
@@ -59,6 +85,8 @@ class Calendar:
         return self._format(timestamp_ms, "milliseconds")
 
     def _format(self, timestamp_ms: int, timespec: str) -> str:
+        if timestamp_ms == END_OF_TIME_MS:
+            return _END_OF_TIME_RFC3339
         text = _utc(timestamp_ms).astimezone(self.zone).isoformat(timespec=timespec)
         return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 

@@ -305,3 +305,27 @@ def test_a_rebuild_forgets_customers_without_contacts_left():
     assert engine.customers["kept"].contacts == [(recent, "c", "chat", "x", ())]
     assert engine.take_changed() == {"gone", "empty"}
     assert total(engine, "24h") == Figures(contacts=1, customers=1)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+def test_contacts_in_the_last_minutes_of_year_9999_count_in_the_calendars_last_periods(zone):
+    """The last timestamp accepted, 9999-12-31T23:59:59.999Z, within the clock skew of a
+    worker at 23:58: it becomes now and counts in the last day, week and month (which end
+    at 10000-01-01T00:00Z in every zone); the clock then moves up to it; a restart finds
+    the same figures."""
+    end_of_time = 253_402_300_800_000  # 10000-01-01T00:00Z
+    engine = engine_at(end_of_time - 2 * 60_000, timezone=zone)
+    assert engine.ingest(ContactEvent("a", "u", end_of_time - 6 * DAY)) is Outcome.ACCEPTED
+    assert engine.ingest(ContactEvent("b", "u", end_of_time - 1)) is Outcome.ACCEPTED
+    assert engine.now_ms == end_of_time - 1
+    engine.advance(end_of_time - 1)
+    # "a" (9999-12-26T00:00Z, a Sunday, or Saturday west of UTC) is in the week before.
+    assert total(engine, "month") == Figures(2, 1, 1, 1)
+    assert total(engine, "week") == total(engine, "day") == Figures(1, 1, 0, 1)
+    assert total(engine, "previous_week") == Figures(1, 1, 0, 0)
+    restarted = Engine(engine.config, now_ms=end_of_time - 1, customers=engine.customers)
+    restarted.rebuild()
+    assert restarted.figures() == engine.figures()
+    lookups = Lookups({"24h": DAY}, DAY, (3, HOUR))
+    fields = lookups.view("u", engine.customers["u"], engine.now_ms).fields
+    assert fields["last_contact_at"] == "9999-12-31T23:59:59.999Z"
