@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := $(VENV)/.apt-installed-v2
 NATIVE_STAMP := $(VENV)/.native-built
-NATIVE_SOURCES := stream/native.py $(wildcard stream/engine/*.py)
+NATIVE_SOURCES := stream/native.py $(wildcard stream/engine/*.py) stream/app/processing.py
 # Debian packages the tests use: a real Redis, a real Prometheus (with promtool), and tmux
 # (a real terminal for `rcr top`).
 APT_PACKAGES := redis-server prometheus tmux

@@ -1,7 +1,8 @@
-"""The engine's per-event modules compiled with mypyc: the same source, run as C.
+"""The per-event modules compiled with mypyc: the same source, run as C.
 
-The engine is plain, fully typed Python; mypyc (mypy's compiler) turns these modules into
-C extensions that run the live per-event path about 1.7x faster (docs/BENCHMARKS.md).
+The engine, record validation, the Redis lookups and the batch processor are plain, fully
+typed Python; mypyc (mypy's compiler) turns them into C extensions that run the live
+per-event path about 1.7x faster (docs/BENCHMARKS.md).
 ``make install`` compiles them in place when a C compiler is present; without one, or on
 ``rcr`` installed from a wheel, the package runs as plain Python with the same results.
 
@@ -18,7 +19,8 @@ import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-# The modules the per-event path spends its time in (the engine's state and its figures).
+# The modules the per-event path spends its time in: the engine's state and figures, a
+# record's validation, the batch loop around them, and a changed customer's lookup.
 COMPILED = (
     "stream/engine/engine.py",
     "stream/engine/expiry.py",
@@ -27,6 +29,7 @@ COMPILED = (
     "stream/engine/lookup.py",
     "stream/engine/timeline.py",
     "stream/engine/validation.py",
+    "stream/app/processing.py",
 )
 
 
