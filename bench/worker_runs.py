@@ -10,7 +10,14 @@ from typing import Any
 
 from bench.profiling import Profiler
 from bench.progress import Progress, line
-from bench.services import Stack, WorkerProcess, rss_bytes, running_worker, tail
+from bench.services import (
+    Stack,
+    WorkerProcess,
+    cpu_seconds,
+    rss_bytes,
+    running_worker,
+    tail,
+)
 
 READY_TIMEOUT_S = 120.0
 POLL_S = 0.5  # each /metrics scrape costs the worker ~15 ms of CPU
@@ -22,6 +29,9 @@ class Drain:
 
     progress: Progress
     rss: int
+    # The worker's CPU seconds from its first counted event to the last poll: per event,
+    # the figure that a busy shared machine distorts least (wall rates swing with it).
+    cpu_s: float = 0.0
     profile: dict[str, Any] | None = field(default=None)
 
 
@@ -49,8 +59,14 @@ def worker_throughput(
         complete=progress.last_count >= count,
         seconds_from_start=round(progress.since_start, 3),
         worker_rss_mb=round(drain.rss / 2**20, 1),
+        worker_cpu_us_per_event=_per_event_us(drain.cpu_s, progress),
     )
     return result, drain.profile
+
+
+def _per_event_us(cpu_s: float, progress: Progress) -> float | None:
+    counted = progress.last_count - progress.first_count
+    return round(cpu_s / counted * 1e6, 1) if counted > 0 else None
 
 
 def _drain(
@@ -59,17 +75,24 @@ def _drain(
     progress = Progress(started=worker.started)
     deadline = worker.started + timeout_s
     profiler: Profiler | None = None
+    cpu_at_first: float | None = None
+    cpu_at_last = 0.0
     while progress.last_count < count and time.monotonic() < deadline:
         worker.check_alive()
         progress.observe(time.monotonic(), _events_total(worker))
+        if progress.last_count > 0:  # CPU read beside each observation the rate uses
+            cpu_at_last = cpu_seconds(worker.pid)
+            if cpu_at_first is None:
+                cpu_at_first = cpu_at_last
         if profile is not None and profiler is None and progress.last_count > 0:
             profiler = Profiler.start(worker.pid, profile.seconds, profile.output)
         time.sleep(POLL_S)
+    cpu_s = cpu_at_last - cpu_at_first if cpu_at_first is not None else 0.0
     rss = rss_bytes(worker.pid)
     summary = profiler.finish() if profiler is not None else None
     if progress.last_count < count:  # the log goes with the run's scratch directory
         sys.stderr.write(f"bench: the worker stopped short, its log ends:\n{tail(worker.log)}\n")
-    return Drain(progress, rss, summary)
+    return Drain(progress, rss, cpu_s, summary)
 
 
 def _events_total(worker: WorkerProcess) -> float:
