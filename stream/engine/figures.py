@@ -157,7 +157,9 @@ class WindowFigures:
         """``add_contact`` under each label for a window starting at ``start_ms``, the
         customer's count there taken from ``CustomerTimeline.latest_two`` of each label."""
         counters = self.counters
-        for label, (latest, second) in zip(labels, latest_two, strict=True):
+        for index in range(len(labels)):  # indexed: compiled, faster than zip
+            label = labels[index]
+            latest, second = latest_two[index]
             counter = counters.get(label)
             if counter is None:
                 counter = counters[label] = LabelCounts()
