@@ -129,8 +129,11 @@ class CustomerTimeline:
 
     def position(self, contact: Contact) -> int:
         """Where ``contact`` belongs in (timestamp, contact_id) order."""
-        count = len(self)
-        if not count or self.contact(count - 1) < contact:
+        count = len(self.flat) // FIELDS
+        if not count:
+            return 0
+        latest = self.timestamp(count - 1)
+        if latest < contact[0] or (latest == contact[0] and self.contact(count - 1) < contact):
             return count  # the common, in-order case
         low, high = 0, count
         while low < high:
@@ -164,7 +167,8 @@ class CustomerTimeline:
         low, high = 0, len(flat) // FIELDS
         while low < high:
             middle = (low + high) // 2
-            if flat[middle * FIELDS] < timestamp_ms:
+            at: int = flat[middle * FIELDS]
+            if at < timestamp_ms:
                 low = middle + 1
             else:
                 high = middle
@@ -233,7 +237,10 @@ class CustomerTimeline:
         if now_ms - timestamp <= repeat_interval_ms:
             return Status.PROVISIONAL
         following = index + 1
-        if following < len(self) and self.timestamp(following) - timestamp <= repeat_interval_ms:
+        if (
+            following < len(self.flat) // FIELDS
+            and self.timestamp(following) - timestamp <= repeat_interval_ms
+        ):
             return Status.UNRESOLVED
         return Status.RESOLVED
 
@@ -252,7 +259,7 @@ class CustomerTimeline:
 
     def indices(self, start_ms: int, end_ms: int | None) -> tuple[int, int]:
         """``[first, stop)``: the index range of the contacts in ``[start, end)``."""
-        stop = len(self) if end_ms is None else self.index_from(end_ms)
+        stop = len(self.flat) // FIELDS if end_ms is None else self.index_from(end_ms)
         return self.index_from(start_ms), stop
 
     def tally_indices(
