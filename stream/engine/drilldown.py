@@ -30,10 +30,9 @@ def bursts_since(
     """Every burst ending at or after ``since_ms``: a contact that is the ``size``-th within
     ``span_ms`` (counting it). Each burst is reported at the contact that crosses the
     threshold, so a burst is found again, identically, whenever it is looked for."""
-    contacts = timeline.contacts
     found = []
-    for index in range(timeline.index_from(since_ms), len(contacts)):
-        at_ms, _, channel, reason, _ = contacts[index]
+    for index in range(timeline.index_from(since_ms), len(timeline)):
+        at_ms, _, channel, reason, _ = timeline.contact(index)
         if index - timeline.index_from(at_ms - span_ms + 1) + 1 == size:
             found.append(Burst(customer_id, size, span_ms, at_ms, channel, reason))
     return found

@@ -246,9 +246,8 @@ class Engine:
             timeline = self.customers.get(customer_id)
             if timeline is None:
                 continue
-            contacts = timeline.contacts
             for index in range(timeline.index_from(first_ms), timeline.index_from(stop_ms)):
-                contact = contacts[index]
+                contact = timeline.contact(index)
                 status = timeline.status(index, now_ms, interval)
                 for window in self._windows:
                     if window.contains(contact[0]):
@@ -265,12 +264,11 @@ class Engine:
             timeline = self.customers.get(customer_id)
             if timeline is None:
                 continue  # a lens unit emptied by a replaced chain leg: nothing to remove
-            contacts = timeline.contacts
-            end = len(contacts)
+            end = len(timeline)
             for index in range(timeline.index_from(old_start), timeline.index_from(until_ms + 1)):
                 repeat = timeline.is_repeat(index, interval)
                 status = timeline.status(index, now, interval)
-                for label in labels_of(contacts[index]):
+                for label in labels_of(timeline.contact(index)):
                     after = timeline.count_upto_two(index + 1, end, label)
                     window.figures.remove_contact(label, after, repeat, status)
         self.changed |= leaving
@@ -344,7 +342,7 @@ class Engine:
         A chain counts once, under its first leg: ``(timestamp, channel, reason)`` orders
         legs, so the same leg wins whatever order they arrive in.
         """
-        counted = timeline.contacts[index]
+        counted = timeline.contact(index)
         if event.chain_id is None:
             return Outcome.DUPLICATE
         leg = (
@@ -392,7 +390,7 @@ class Engine:
             lens._accept(definition.unit_of(customer_id, contact[3]), contact)
 
     def _uncount(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
-        contact = timeline.contacts[index]
+        contact = timeline.contact(index)
         self._remove(customer_id, timeline, index)
         for definition, lens in self.lenses:
             unit = definition.unit_of(customer_id, contact[3])
@@ -411,10 +409,9 @@ class Engine:
     def _insert(self, customer_id: str, timeline: CustomerTimeline, contact: Contact) -> None:
         timestamp = contact[0]
         interval = self.config.repeat_interval_ms
-        contacts = timeline.contacts
         position = timeline.position(contact)
-        previous = contacts[position - 1] if position else None
-        following = contacts[position] if position < len(contacts) else None
+        previous = timeline.contact(position - 1) if position else None
+        following = timeline.contact(position) if position < len(timeline) else None
         repeat = previous is not None and timestamp - previous[0] <= interval
         status = self._status_before(timestamp, following)
         # The follower's predecessor becomes this contact: it may turn into a repeat.
@@ -472,11 +469,10 @@ class Engine:
     def _remove(self, customer_id: str, timeline: CustomerTimeline, index: int) -> None:
         """The exact inverse of ``_insert``: a counted contact leaves every figure."""
         interval = self.config.repeat_interval_ms
-        contacts = timeline.contacts
-        contact = contacts[index]
+        contact = timeline.contact(index)
         timestamp = contact[0]
-        previous = contacts[index - 1] if index else None
-        following = contacts[index + 1] if index + 1 < len(contacts) else None
+        previous = timeline.contact(index - 1) if index else None
+        following = timeline.contact(index + 1) if index + 1 < len(timeline) else None
         repeat = previous is not None and timestamp - previous[0] <= interval
         status = self._status_before(timestamp, following)
         # The follower loses this predecessor: it may stop being a repeat.
@@ -587,7 +583,7 @@ class Engine:
         combinations = [self._remembered(labels) for labels in stored]
         columns.set_dimensions(combination_codes, stored, combinations)
         families = [
-            LabelFamily.single(TOTAL, len(columns.rows)),
+            LabelFamily.single(TOTAL, len(columns.timestamp)),
             LabelFamily([(self.channels.remember(v), ALL) for v in channels], channel_codes),
             LabelFamily([(ALL, self.reasons.remember(v)) for v in reasons], reason_codes),
         ]

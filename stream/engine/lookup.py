@@ -78,14 +78,13 @@ class Lookups:
         contacts per window. Values are strings, as Redis stores them; ``updated_at`` is
         the writer's to add."""
         fields: dict[str, str] = {}
-        contacts = timeline.contacts
-        count = len(contacts)
+        count = len(timeline)
         interval = self.repeat_interval_ms
         # repeats_from[i]: repeats among contacts[i:] (a repeat's predecessor may lie before
         # i; the first contact is never a repeat, so repeats_from[0] == repeats_from[1]).
         repeats_from = [0] * (count + 1)
         for index in range(count - 1, 0, -1):
-            close = contacts[index][0] - contacts[index - 1][0] <= interval
+            close = timeline.timestamp(index) - timeline.timestamp(index - 1) <= interval
             repeats_from[index] = repeats_from[index + 1] + close
         repeats_from[0] = repeats_from[min(1, count)]
         window_contacts = []
@@ -95,7 +94,7 @@ class Lookups:
             fields[contacts_field] = str(count - first)
             fields[repeats_field] = str(repeats_from[first])
         if count:
-            timestamp, _, channel, reason, dimensions = contacts[-1]
+            timestamp, _, channel, reason, dimensions = timeline.contact(count - 1)
             fields["last_contact_at"] = utc_rfc3339_ms(timestamp)
             fields["last_channel"] = channel
             fields["last_reason"] = reason
@@ -114,9 +113,10 @@ def _last_field(label: Label) -> str:
 
 def _last_is_repeat(timeline: CustomerTimeline, definition: Definition) -> bool:
     """Whether the last contact repeats its predecessor under ``definition``."""
-    contacts = timeline.contacts
-    timestamp, reason = contacts[-1][0], contacts[-1][3]
-    for earlier in reversed(contacts[:-1]):
+    last = len(timeline) - 1
+    timestamp, reason = timeline.timestamp(last), timeline.contact(last)[3]
+    for index in range(last - 1, -1, -1):
+        earlier = timeline.contact(index)
         if definition.matching_key is MatchingKey.CUSTOMER or earlier[3] == reason:
             return timestamp - earlier[0] <= definition.repeat_interval_ms
     return False

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
-from operator import add, attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.engine.figures import LabelCounts
-from stream.engine.timeline import Contact, CustomerTimeline, Label
+from stream.engine.timeline import FIELDS, CustomerTimeline, Label
 
 Int64Array = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -34,9 +34,7 @@ _RESOLVED, _UNRESOLVED, _PROVISIONAL = 0, 1, 2
 _STATUSES = 3
 _KINDS = _STATUSES * 2  # each status, not a repeat or a repeat
 
-_contacts_of = attrgetter("contacts")
-_timestamp = itemgetter(0)
-_without_dimensions = itemgetter(slice(0, 4))
+_flat_of = attrgetter("flat")
 
 
 class _Codes(dict[Any, int]):
@@ -57,8 +55,8 @@ def numbered(values: Iterable[Any], count: int) -> tuple[list[Any], Int64Array]:
 
 class TimelineColumns:
     """The contacts of many customers as columns: row after row, customer after customer,
-    each customer's contacts in timeline order. ``rows`` are the timelines' contact tuples
-    (equal ones, after ``set_dimensions``)."""
+    each customer's contacts in timeline order. ``fields`` are the timelines' ``flat``
+    lists end to end: row ``i``'s fields start at ``i * FIELDS``."""
 
     def __init__(self, customers: Mapping[str, CustomerTimeline]) -> None:
         self.customer_ids = list(customers)
@@ -66,14 +64,12 @@ class TimelineColumns:
         self._flatten()
 
     def _flatten(self) -> None:
-        self.rows: list[Contact] = list(chain.from_iterable(map(_contacts_of, self.timelines)))
-        lengths = np.fromiter(
-            map(len, map(_contacts_of, self.timelines)), np.int64, len(self.timelines)
-        )
+        self.fields: list[Any] = list(chain.from_iterable(map(_flat_of, self.timelines)))
+        lengths = np.fromiter(map(len, self.timelines), np.int64, len(self.timelines))
         self.end_row = np.cumsum(lengths)
         self.first_row = self.end_row - lengths
         self.customer = np.repeat(np.arange(len(lengths)), lengths)
-        self.timestamp = np.fromiter(map(_timestamp, self.rows), np.int64, len(self.rows))
+        self.timestamp = np.array(self.fields[0::FIELDS], np.int64)
 
     @property
     def newest_ms(self) -> int | None:
@@ -92,23 +88,21 @@ class TimelineColumns:
 
     def codes(self, field: int) -> tuple[list[Any], Int64Array]:
         """The distinct values of a contact field, and each row's index among them."""
-        return numbered(map(itemgetter(field), self.rows), len(self.rows))
+        return numbered(self.fields[field::FIELDS], len(self.timestamp))
 
     def set_dimensions(
         self, codes: Int64Array, stored: list[tuple[Label, ...]], wanted: list[tuple[Label, ...]]
     ) -> None:
         """Rows whose dimension labels are ``stored[code]`` get ``wanted[code]`` instead
-        when that is another tuple; their timelines get the new contact tuples."""
+        when that is another tuple, in their timelines too."""
         stale = np.array([w is not s for s, w in zip(stored, wanted, strict=True)], np.bool_)
         if not stale.any():
             return
-        singles = [(labels,) for labels in wanted]
-        tails = map(singles.__getitem__, codes.tolist())
-        self.rows = list(map(add, map(_without_dimensions, self.rows), tails))
+        self.fields[4::FIELDS] = list(map(wanted.__getitem__, codes.tolist()))
         changed = np.unique(self.customer[stale[codes]])
         bounds = zip(self.first_row[changed].tolist(), self.end_row[changed].tolist(), strict=True)
         for index, (start, stop) in zip(changed.tolist(), bounds, strict=True):
-            self.timelines[index].contacts = self.rows[start:stop]
+            self.timelines[index].flat = self.fields[start * FIELDS : stop * FIELDS]
 
 
 def repeats_and_follow_ups(
