@@ -91,6 +91,18 @@ class LabelCounts:
         self.unresolved_contacts = unresolved_contacts
         self.provisional_contacts = provisional_contacts
 
+    def count(self, held: int, repeat: bool, status: int, change: int) -> None:
+        """A contact enters (``change`` 1) or leaves (-1) while its customer holds ``held``
+        (0, 1, 2+) other contacts under the label here."""
+        self.contacts += change
+        if held == 0:
+            self.customers += change
+        elif held == 1:
+            self.repeat_customers += change
+        if repeat:
+            self.repeat_contacts += change
+        self.add_status(status, change)
+
     def add_status(self, status: int, change: int) -> None:
         """``change`` contacts more (fewer) with resolution ``status`` (a ``Status``)."""
         if status == Status.RESOLVED:
@@ -137,14 +149,7 @@ class WindowFigures:
 
     def add_contact(self, label: Label, before: int, repeat: bool, status: int) -> None:
         """A contact enters; the customer had ``before`` (0, 1, 2+) under this label."""
-        counter = self._counter(label)
-        counter.contacts += 1
-        if before == 0:
-            counter.customers += 1
-        elif before == 1:
-            counter.repeat_customers += 1
-        counter.repeat_contacts += repeat
-        counter.add_status(status, 1)
+        self._counter(label).count(before, repeat, status, 1)
 
     def enter(
         self,
@@ -156,31 +161,15 @@ class WindowFigures:
     ) -> None:
         """``add_contact`` under each label for a window starting at ``start_ms``, the
         customer's count there taken from ``CustomerTimeline.latest_two`` of each label."""
-        counters = self.counters
         for index in range(len(labels)):  # indexed: compiled, faster than zip
-            label = labels[index]
             latest, second = latest_two[index]
-            counter = counters.get(label)
-            if counter is None:
-                counter = counters[label] = LabelCounts()
-            counter.contacts += 1
-            if latest < start_ms:  # none before: a new customer here
-                counter.customers += 1
-            elif second < start_ms:  # one before: a repeat customer now
-                counter.repeat_customers += 1
-            counter.repeat_contacts += repeat
-            counter.add_status(status, 1)
+            # The customer's other contacts here: none, one, or two and more.
+            held = 0 if latest < start_ms else 1 if second < start_ms else 2
+            self._counter(labels[index]).count(held, repeat, status, 1)
 
     def remove_contact(self, label: Label, after: int, repeat: bool, status: int) -> None:
         """A contact leaves; the customer keeps ``after`` (0, 1, 2+) under this label."""
-        counter = self.counters[label]
-        counter.contacts -= 1
-        if after == 0:
-            counter.customers -= 1
-        elif after == 1:
-            counter.repeat_customers -= 1
-        counter.repeat_contacts -= repeat
-        counter.add_status(status, -1)
+        self.counters[label].count(after, repeat, status, -1)
 
     def add_repeat(self, label: Label, sign: int = 1) -> None:
         """A contact already counted became (or, with -1, stopped being) a repeat."""
