@@ -237,8 +237,7 @@ class RedisProjection:
     async def flush(self) -> None:
         """Write every pending customer; raises ``RedisError``/``OSError`` on failure."""
         while self.pending:
-            taking, self.pending = self.pending, {}
-            customer_ids = list(taking)
+            customer_ids, self.pending = list(self.pending), {}
             for start in range(0, len(customer_ids), BATCH):
                 try:
                     await self._write(customer_ids[start : start + BATCH])
